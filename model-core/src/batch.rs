@@ -1,0 +1,60 @@
+//! Packs token sequences into one padded tensor pair, padded to the batch's longest member.
+
+use burn::prelude::*;
+
+use crate::tokeniser::{PAD, bigram_id, trigram_id};
+
+/// Token ids and their padding mask, ready for [`crate::DgaModel::forward`].
+#[derive(Debug, Clone)]
+pub struct TokenBatch<B: Backend> {
+    /// `[batch, seq]` token ids.
+    pub tokens: Tensor<B, 2, Int>,
+    /// `[batch, seq]` id of the bigram ending at each position.
+    pub bigrams: Tensor<B, 2, Int>,
+    /// `[batch, seq]` hashed id of the trigram ending at each position.
+    pub trigrams: Tensor<B, 2, Int>,
+    /// `[batch, seq]`, `true` where the position is padding.
+    pub mask_pad: Tensor<B, 2, Bool>,
+}
+
+impl<B: Backend> TokenBatch<B> {
+    /// Pads every sequence to the longest one in `sequences` (not to the model's maximum: short
+    /// names are the common case and attention cost grows with the square of the length).
+    pub fn new(sequences: &[Vec<u32>], device: &B::Device) -> Self {
+        let batch = sequences.len();
+        let seq = sequences.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let mut ids = vec![PAD as i32; batch * seq];
+        let mut bigrams = vec![0i32; batch * seq];
+        let mut trigrams = vec![0i32; batch * seq];
+        let mut pad = vec![true; batch * seq];
+        for (row, tokens) in sequences.iter().enumerate() {
+            for (col, &id) in tokens.iter().enumerate() {
+                let at = row * seq + col;
+                ids[at] = id as i32;
+                bigrams[at] = bigram_id(tokens, col) as i32;
+                trigrams[at] = trigram_id(tokens, col) as i32;
+                pad[at] = false;
+            }
+        }
+        let int = |values: Vec<i32>| Tensor::from_data(TensorData::new(values, [batch, seq]), device);
+        let mask_pad = Tensor::from_data(TensorData::new(pad, [batch, seq]), device);
+        Self { tokens: int(ids), bigrams: int(bigrams), trigrams: int(trigrams), mask_pad }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+
+    #[test]
+    fn pads_to_longest_member_and_masks_padding() {
+        let device = Default::default();
+        let batch = TokenBatch::<NdArray>::new(&[vec![1, 5, 6], vec![1, 7]], &device);
+        assert_eq!(batch.tokens.dims(), [2, 3]);
+        let ids: Vec<i64> = batch.tokens.into_data().convert::<i64>().to_vec().unwrap();
+        assert_eq!(ids, vec![1, 5, 6, 1, 7, 0]);
+        let mask: Vec<bool> = batch.mask_pad.into_data().to_vec().unwrap();
+        assert_eq!(mask, vec![false, false, false, false, false, true]);
+    }
+}

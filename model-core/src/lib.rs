@@ -1,0 +1,17 @@
+//! The one source of truth shared by the trainer and the page: how a pasted name becomes a domain,
+//! how a domain becomes tokens, the transformer that scores them, the weights format, and the
+//! inference API that turns raw strings into verdicts. No file or network IO lives here.
+
+pub mod batch;
+pub mod detector;
+pub mod model;
+pub mod normalise;
+pub mod tokeniser;
+pub mod weights;
+
+pub use batch::TokenBatch;
+pub use detector::{Detector, Risk, RiskThresholds, Verdict};
+pub use model::{DgaModel, ModelConfig, ModelSize};
+pub use normalise::{Domain, DomainError, normalise};
+pub use tokeniser::{InputView, Tokeniser, TokeniserConfig};
+pub use weights::{WeightsError, decode_weights, encode_weights};

@@ -1,0 +1,268 @@
+//! Turns what people paste (URLs, `host:port`, `user@host`, quoted names, unicode IDNs) into a
+//! checked ASCII domain name split along the public-suffix list.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use url::{Host, Url};
+
+/// Longest domain name DNS can carry, in ASCII characters without the root dot (RFC 1035).
+pub const MAX_NAME_LEN: usize = 253;
+/// Longest single label DNS can carry (RFC 1035).
+pub const MAX_LABEL_LEN: usize = 63;
+
+/// A domain name after normalisation: lower-case ASCII (IDNs as `xn--` punycode), no trailing dot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    /// The whole normalised name, e.g. `mail.example.co.uk`.
+    pub name: String,
+    /// Its public suffix, e.g. `co.uk`.
+    pub suffix: String,
+    /// The registrable domain (eTLD+1), e.g. `example.co.uk`.
+    pub registrable_domain: String,
+    /// Labels left of the registrable domain, outermost first, e.g. `["mail"]`.
+    pub subdomains: Vec<String>,
+}
+
+impl Domain {
+    /// The registrable domain's own label, e.g. `example` for `mail.example.co.uk`.
+    pub fn registrable_label(&self) -> &str {
+        let cut = self.registrable_domain.len() - self.suffix.len() - 1;
+        &self.registrable_domain[..cut]
+    }
+}
+
+/// Why a string is not a domain we can score.
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize, Deserialize)]
+pub enum DomainError {
+    #[error("empty input")]
+    Empty,
+    #[error("name is {0} characters long; DNS allows at most 253")]
+    TooLong(usize),
+    #[error("label `{label}` is {len} characters long; DNS allows at most 63")]
+    LabelTooLong { label: String, len: usize },
+    #[error("name has an empty label (two dots in a row, or a leading dot)")]
+    EmptyLabel,
+    #[error("character {0:?} cannot appear in a hostname")]
+    InvalidCharacter(char),
+    #[error("`{0}` is an IP address, not a domain name")]
+    IpAddress(String),
+    #[error("`{0}` has no known public suffix")]
+    UnknownSuffix(String),
+    #[error("`{0}` is a public suffix itself, with no registrable domain")]
+    OnlySuffix(String),
+    #[error("cannot read a hostname from this input: {0}")]
+    Unparsable(String),
+}
+
+/// Normalises one pasted name or URL into a [`Domain`].
+pub fn normalise(raw: &str) -> Result<Domain, DomainError> {
+    let trimmed = strip_wrapping(raw);
+    if trimmed.is_empty() {
+        return Err(DomainError::Empty);
+    }
+    // Overlong input is rejected before URL parsing so a megabyte of pasted text costs nothing.
+    if trimmed.len() > 4 * MAX_NAME_LEN {
+        return Err(DomainError::TooLong(trimmed.chars().count()));
+    }
+    let host = extract_host(trimmed)?;
+    let name = host.strip_suffix('.').unwrap_or(&host).to_owned();
+    check_hostname(&name)?;
+    split_on_suffix(name)
+}
+
+/// Strips whitespace, quotes and brackets that surround names in logs, CSV cells and prose.
+fn strip_wrapping(raw: &str) -> &str {
+    raw.trim_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>' | '(' | ')' | ',' | ';')
+    })
+}
+
+/// Finds the host in a bare name, `host:port`, `user@host` or URL, applying IDNA (UTS #46).
+fn extract_host(text: &str) -> Result<String, DomainError> {
+    if let Some(ip) = bare_ip(text) {
+        return Err(DomainError::IpAddress(ip));
+    }
+    // Special schemes (http, https, ftp, ws) get WHATWG host parsing, which does IDNA; any other
+    // scheme, or none, is read as if it were http.
+    let rest = match text.split_once("://") {
+        Some((_, rest)) => rest,
+        None => text.strip_prefix("//").unwrap_or(text),
+    };
+    let rest = rest.strip_prefix("mailto:").unwrap_or(rest);
+    if let Some(bad) = rest.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(DomainError::InvalidCharacter(bad));
+    }
+    let url = Url::parse(&format!("http://{rest}")).map_err(|e| match e {
+        url::ParseError::IdnaError => DomainError::Unparsable("invalid international name".into()),
+        url::ParseError::InvalidDomainCharacter => match rest.chars().find(|c| is_forbidden(*c)) {
+            Some(c) => DomainError::InvalidCharacter(c),
+            None => DomainError::Unparsable(e.to_string()),
+        },
+        url::ParseError::InvalidIpv4Address | url::ParseError::InvalidIpv6Address => {
+            DomainError::IpAddress(rest.to_owned())
+        }
+        url::ParseError::EmptyHost => DomainError::Empty,
+        other => DomainError::Unparsable(other.to_string()),
+    })?;
+    match url.host() {
+        Some(Host::Domain(domain)) => Ok(domain.to_owned()),
+        Some(Host::Ipv4(ip)) => Err(DomainError::IpAddress(ip.to_string())),
+        Some(Host::Ipv6(ip)) => Err(DomainError::IpAddress(ip.to_string())),
+        None => Err(DomainError::Empty),
+    }
+}
+
+/// Recognises IP literals the URL parser would otherwise read as a host and port (`::1`).
+fn bare_ip(text: &str) -> Option<String> {
+    let inner = text.trim_start_matches('[').trim_end_matches(']');
+    if inner.parse::<Ipv6Addr>().is_ok() || inner.parse::<Ipv4Addr>().is_ok() {
+        Some(inner.to_owned())
+    } else {
+        None
+    }
+}
+
+fn is_forbidden(c: char) -> bool {
+    !(c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '/' | '@' | '[' | ']'))
+}
+
+/// Checks the DNS limits the URL parser does not: lengths, empty labels and the hostname alphabet.
+fn check_hostname(name: &str) -> Result<(), DomainError> {
+    if name.is_empty() {
+        return Err(DomainError::Empty);
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(DomainError::TooLong(name.len()));
+    }
+    if let Some(bad) = name.chars().find(|c| !is_hostname_char(*c)) {
+        return Err(DomainError::InvalidCharacter(bad));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(DomainError::EmptyLabel);
+        }
+        if label.len() > MAX_LABEL_LEN {
+            return Err(DomainError::LabelTooLong { label: label.to_owned(), len: label.len() });
+        }
+    }
+    Ok(())
+}
+
+/// The hostname alphabet; `_` is kept because it is common in real DNS (service records, CDNs).
+pub fn is_hostname_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
+}
+
+fn split_on_suffix(name: String) -> Result<Domain, DomainError> {
+    let suffix = match psl::suffix(name.as_bytes()) {
+        Some(suffix) if suffix.is_known() => suffix,
+        _ => return Err(DomainError::UnknownSuffix(name)),
+    };
+    let suffix = String::from_utf8_lossy(suffix.as_bytes()).into_owned();
+    let Some(registrable) = psl::domain(name.as_bytes()) else {
+        return Err(DomainError::OnlySuffix(name));
+    };
+    let registrable_domain = String::from_utf8_lossy(registrable.as_bytes()).into_owned();
+    let subdomains = name[..name.len() - registrable_domain.len()]
+        .split('.')
+        .filter(|label| !label.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok(Domain { name, suffix, registrable_domain, subdomains })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Expected outcome: `Ok((name, suffix, registrable))` or the error's variant name.
+    fn check(input: &str, expected: Result<(&str, &str, &str), &str>) {
+        let got = normalise(input);
+        match (&got, expected) {
+            (Ok(d), Ok((name, suffix, registrable))) => {
+                assert_eq!(
+                    (d.name.as_str(), d.suffix.as_str(), d.registrable_domain.as_str()),
+                    (name, suffix, registrable),
+                    "input {input:?}"
+                );
+            }
+            (Err(e), Err(variant)) => {
+                let debug = format!("{e:?}");
+                assert!(debug.starts_with(variant), "input {input:?}: got {debug}, want {variant}");
+            }
+            _ => panic!("input {input:?}: got {got:?}, want {expected:?}"),
+        }
+    }
+
+    #[test]
+    fn normalisation_table() {
+        let ok = |n, s, r| Ok((n, s, r));
+        let table: &[(&str, Result<(&str, &str, &str), &str>)] = &[
+            ("example.com", ok("example.com", "com", "example.com")),
+            ("Example.COM", ok("example.com", "com", "example.com")),
+            ("  example.com  ", ok("example.com", "com", "example.com")),
+            ("example.com.", ok("example.com", "com", "example.com")),
+            ("\"example.com\"", ok("example.com", "com", "example.com")),
+            ("'example.com',", ok("example.com", "com", "example.com")),
+            ("<example.com>", ok("example.com", "com", "example.com")),
+            ("HTTPS://Www.Example.COM:8080/a?b", ok("www.example.com", "com", "example.com")),
+            ("http://example.com/path/to?q=1#frag", ok("example.com", "com", "example.com")),
+            ("example.com:443", ok("example.com", "com", "example.com")),
+            ("example.com/login.php", ok("example.com", "com", "example.com")),
+            ("//cdn.example.com/x.js", ok("cdn.example.com", "com", "example.com")),
+            ("ftp://files.example.org", ok("files.example.org", "org", "example.org")),
+            ("hxxp://evil.example.net/a", ok("evil.example.net", "net", "example.net")),
+            ("user@mail.example.com", ok("mail.example.com", "com", "example.com")),
+            ("mailto:alice@example.org", ok("example.org", "org", "example.org")),
+            ("https://user:pw@example.com:8443/", ok("example.com", "com", "example.com")),
+            ("mail.example.co.uk", ok("mail.example.co.uk", "co.uk", "example.co.uk")),
+            ("a.b.c.example.com.au", ok("a.b.c.example.com.au", "com.au", "example.com.au")),
+            ("xjkd8f2h.com", ok("xjkd8f2h.com", "com", "xjkd8f2h.com")),
+            ("ablefell.net", ok("ablefell.net", "net", "ablefell.net")),
+            ("_dmarc.example.com", ok("_dmarc.example.com", "com", "example.com")),
+            ("my-site.io", ok("my-site.io", "io", "my-site.io")),
+            ("bücher.de", ok("xn--bcher-kva.de", "de", "xn--bcher-kva.de")),
+            ("xn--bcher-kva.de", ok("xn--bcher-kva.de", "de", "xn--bcher-kva.de")),
+            ("BÜCHER.DE", ok("xn--bcher-kva.de", "de", "xn--bcher-kva.de")),
+            ("例子.中国", ok("xn--fsqu00a.xn--fiqs8s", "xn--fiqs8s", "xn--fsqu00a.xn--fiqs8s")),
+            ("ｅｘａｍｐｌｅ.com", ok("example.com", "com", "example.com")),
+            ("blogspot.com", Err("OnlySuffix")),
+            ("foo.blogspot.com", ok("foo.blogspot.com", "blogspot.com", "foo.blogspot.com")),
+            ("", Err("Empty")),
+            ("   ", Err("Empty")),
+            ("\"\"", Err("Empty")),
+            ("http://", Err("Empty")),
+            ("192.168.0.1", Err("IpAddress")),
+            ("http://10.0.0.1:8080/x", Err("IpAddress")),
+            ("::1", Err("IpAddress")),
+            ("[2001:db8::1]", Err("IpAddress")),
+            ("http://[2001:db8::1]:80/", Err("IpAddress")),
+            ("localhost", Err("UnknownSuffix")),
+            ("example.notatld", Err("UnknownSuffix")),
+            ("com", Err("OnlySuffix")),
+            ("co.uk", Err("OnlySuffix")),
+            ("exa mple.com", Err("InvalidCharacter")),
+            ("exa$mple.com", Err("InvalidCharacter")),
+            ("<img src=x onerror=alert(1)>", Err("InvalidCharacter")),
+            ("example..com", Err("EmptyLabel")),
+            (".example.com", Err("EmptyLabel")),
+            (&format!("{}.com", "a".repeat(64)), Err("LabelTooLong")),
+            (&format!("{}.com", ["abcdefghij"; 30].join(".")), Err("TooLong")),
+            (&"a".repeat(5000), Err("TooLong")),
+            ("xn--zz.com", Err("Unparsable")),
+        ];
+        assert!(table.len() >= 40);
+        for (input, expected) in table {
+            check(input, *expected);
+        }
+    }
+
+    #[test]
+    fn registrable_label_drops_suffix() {
+        let d = normalise("www.example.co.uk").unwrap();
+        assert_eq!(d.registrable_label(), "example");
+        assert_eq!(d.subdomains, vec!["www"]);
+    }
+}

@@ -1,0 +1,163 @@
+//! The character vocabulary and which part of a domain the model reads. Both travel inside the
+//! model config, so the trainer and the page cannot disagree on them.
+
+use burn::config::Config;
+use serde::{Deserialize, Serialize};
+
+use crate::normalise::Domain;
+
+/// Padding fills a batch up to its longest member and is masked out of attention.
+pub const PAD: u32 = 0;
+/// The class token opens every sequence; its final state is what the classifier reads.
+pub const CLS: u32 = 1;
+/// Any character outside the alphabet (cannot come out of [`crate::normalise`], kept for safety).
+pub const UNK: u32 = 2;
+/// The characters a normalised hostname can hold, in token order after the specials.
+pub const ALPHABET: &str = "abcdefghijklmnopqrstuvwxyz0123456789-_.";
+/// Vocabulary size: the three specials plus the alphabet.
+pub const VOCAB_SIZE: usize = 3 + ALPHABET.len();
+/// Every ordered pair of tokens has its own bigram id (the class token marks the name's start).
+pub const BIGRAM_VOCAB: usize = VOCAB_SIZE * VOCAB_SIZE;
+/// Trigrams are hashed into this many buckets: there are 74k possible, a few thousand common.
+pub const TRIGRAM_BUCKETS: usize = 4096;
+
+/// Bigram id of the pair ending at position `j` (0 at the first position, which has none).
+pub fn bigram_id(tokens: &[u32], j: usize) -> u32 {
+    if j == 0 { 0 } else { tokens[j - 1] * VOCAB_SIZE as u32 + tokens[j] }
+}
+
+/// Hashed trigram id of the triple ending at position `j` (0 before the third position).
+pub fn trigram_id(tokens: &[u32], j: usize) -> u32 {
+    if j < 2 {
+        return 0;
+    }
+    let exact = (tokens[j - 2] * VOCAB_SIZE as u32 + tokens[j - 1]) * VOCAB_SIZE as u32 + tokens[j];
+    // Fibonacci hashing spreads the structured exact ids evenly over the buckets.
+    (exact.wrapping_mul(2_654_435_769) >> (32 - TRIGRAM_BUCKETS.trailing_zeros())) as u32
+}
+
+/// Which part of a normalised domain the model reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InputView {
+    /// The registrable domain with its suffix (`example.co.uk`): subdomains chosen by the
+    /// owner of a legitimate domain say nothing about how the domain itself was made.
+    Registrable,
+    /// The registrable label alone (`example`).
+    Label,
+    /// The whole name, subdomains included.
+    Full,
+}
+
+/// How a domain becomes a token sequence.
+#[derive(Config, Debug, PartialEq)]
+pub struct TokeniserConfig {
+    /// Longest sequence, class token included; longer names are cut at the end.
+    #[config(default = 48)]
+    pub max_len: usize,
+    /// Which part of the domain is read.
+    #[config(default = "InputView::Registrable")]
+    pub view: InputView,
+}
+
+/// Maps domains to token ids with a fixed lookup table.
+#[derive(Debug, Clone)]
+pub struct Tokeniser {
+    config: TokeniserConfig,
+    ids: [u32; 128],
+}
+
+impl Tokeniser {
+    pub fn new(config: TokeniserConfig) -> Self {
+        let mut ids = [UNK; 128];
+        for (i, c) in ALPHABET.bytes().enumerate() {
+            ids[c as usize] = 3 + i as u32;
+        }
+        Self { config, ids }
+    }
+
+    pub fn config(&self) -> &TokeniserConfig {
+        &self.config
+    }
+
+    /// The text the model reads for this domain.
+    pub fn view<'a>(&self, domain: &'a Domain) -> &'a str {
+        match self.config.view {
+            InputView::Registrable => &domain.registrable_domain,
+            InputView::Label => domain.registrable_label(),
+            InputView::Full => &domain.name,
+        }
+    }
+
+    /// Token ids for a domain: the class token, then one id per character, at most `max_len`.
+    pub fn encode(&self, domain: &Domain) -> Vec<u32> {
+        self.encode_text(self.view(domain))
+    }
+
+    /// Token ids for text that is already the model's view of a domain.
+    pub fn encode_text(&self, text: &str) -> Vec<u32> {
+        let mut tokens = Vec::with_capacity(text.len().min(self.config.max_len) + 1);
+        tokens.push(CLS);
+        tokens.extend(
+            text.bytes()
+                .take(self.config.max_len - 1)
+                .map(|b| self.ids.get(b as usize).copied().unwrap_or(UNK)),
+        );
+        tokens
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalise::normalise;
+
+    #[test]
+    fn encodes_class_token_then_characters() {
+        let tok = Tokeniser::new(TokeniserConfig::new());
+        let ids = tok.encode(&normalise("www.ab9-.co.uk").unwrap_or_else(|e| panic!("{e}")));
+        // `ab9-.co.uk`: subdomain dropped by the registrable view.
+        let expected: Vec<u32> = std::iter::once(CLS)
+            .chain("ab9-.co.uk".bytes().map(|b| 3 + ALPHABET.find(b as char).unwrap() as u32))
+            .collect();
+        assert_eq!(ids, expected);
+    }
+
+    #[test]
+    fn views_select_parts_of_the_name() {
+        let domain = normalise("mail.example.co.uk").unwrap();
+        let view = |view| Tokeniser::new(TokeniserConfig::new().with_view(view)).view(&domain).to_owned();
+        assert_eq!(view(InputView::Registrable), "example.co.uk");
+        assert_eq!(view(InputView::Label), "example");
+        assert_eq!(view(InputView::Full), "mail.example.co.uk");
+    }
+
+    #[test]
+    fn ngram_ids_stay_in_range_and_tell_pairs_apart() {
+        let tok = Tokeniser::new(TokeniserConfig::new());
+        let ids = tok.encode_text("ab.ba");
+        assert_eq!(bigram_id(&ids, 0), 0);
+        assert_ne!(bigram_id(&ids, 2), bigram_id(&ids, 5)); // `ab` vs `ba`
+        for j in 0..ids.len() {
+            assert!((bigram_id(&ids, j) as usize) < BIGRAM_VOCAB);
+            assert!((trigram_id(&ids, j) as usize) < TRIGRAM_BUCKETS);
+        }
+        assert_eq!(trigram_id(&ids, 1), 0);
+    }
+
+    #[test]
+    fn long_names_are_cut_to_max_len() {
+        let tok = Tokeniser::new(TokeniserConfig::new().with_max_len(8));
+        assert_eq!(tok.encode_text("abcdefghijklmnop").len(), 8);
+    }
+
+    #[test]
+    fn every_alphabet_character_has_its_own_id_and_others_are_unknown() {
+        let tok = Tokeniser::new(TokeniserConfig::new());
+        let ids = tok.encode_text(ALPHABET);
+        let mut unique = ids[1..].to_vec();
+        unique.dedup();
+        assert_eq!(unique.len(), ALPHABET.len());
+        assert!(ids[1..].iter().all(|&id| id >= 3 && (id as usize) < VOCAB_SIZE));
+        assert_eq!(tok.encode_text("A!é"), vec![CLS, UNK, UNK, UNK, UNK]);
+    }
+}

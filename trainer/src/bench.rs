@@ -1,0 +1,97 @@
+//! `trainer bench`: scoring speed per CPU backend and batch size, side by side in one run.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::tensor::backend::AutodiffBackend;
+use clap::Args;
+use model_core::Detector;
+
+use crate::backend::{BackendArg, Job, dispatch};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Weights to benchmark.
+    #[arg(long, default_value = crate::DEFAULT_WEIGHTS)]
+    weights: std::path::PathBuf,
+    /// A file of names to score (one per line); default: the first --lines names of the test data.
+    #[arg(long, env = "DGA_DATA", default_value = crate::DEFAULT_DATA)]
+    data: std::path::PathBuf,
+    /// Names scored per measurement.
+    #[arg(long, default_value_t = 100_000)]
+    lines: usize,
+    #[arg(long, value_delimiter = ',', default_value = "128,512,2048")]
+    batch_sizes: Vec<usize>,
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "flex,ndarray")]
+    backends: Vec<BackendArg>,
+}
+
+struct Row {
+    backend: &'static str,
+    batch: usize,
+    per_s: f64,
+    single_ms: f64,
+}
+
+struct BenchJob<'a> {
+    weights: &'a [u8],
+    names: &'a [String],
+    batch_sizes: &'a [usize],
+}
+
+impl Job for BenchJob<'_> {
+    type Output = Vec<Row>;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, backend: &'static str) -> Result<Vec<Row>> {
+        let mut detector = Detector::<B::InnerBackend>::from_weights(self.weights, device)?;
+        let single_ms = single_latency_ms(&detector, self.names);
+        let mut rows = Vec::new();
+        for &batch in self.batch_sizes {
+            detector.batch_size = batch;
+            detector.score(&self.names[..self.names.len().min(2000)]); // warm-up
+            let started = Instant::now();
+            let verdicts = crate::parallel::map_chunks(self.names, batch, |part| detector.score(part));
+            let secs = started.elapsed().as_secs_f64();
+            assert_eq!(verdicts.len(), self.names.len());
+            rows.push(Row { backend, batch, per_s: self.names.len() as f64 / secs, single_ms });
+        }
+        Ok(rows)
+    }
+}
+
+/// Median time to score one name on its own, the case of a person typing into a form.
+fn single_latency_ms<B: burn::tensor::backend::Backend>(detector: &Detector<B>, names: &[String]) -> f64 {
+    let mut times: Vec<f64> = names
+        .iter()
+        .take(300)
+        .map(|name| {
+            let started = Instant::now();
+            detector.score(std::slice::from_ref(name));
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times.get(times.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let weights = crate::read_weights(&args.weights)?;
+    let loaded = crate::data::load(&args.data, Some(crate::data::ListLabel::Dga))?;
+    // Interleave the sorted file's classes so the sample mixes short benign and long DGA names.
+    let stride = (loaded.samples.len() / args.lines.max(1)).max(1);
+    let names: Vec<String> = loaded.samples.iter().step_by(stride).take(args.lines).map(|s| s.domain.clone()).collect();
+    println!("scoring {} names from {} ({} threads available)", names.len(), args.data.display(), std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let started = Instant::now();
+    let tokeniser = model_core::Tokeniser::new(model_core::weights::decode_config(&weights)?.tokeniser);
+    let parsed = names.iter().filter_map(|n| model_core::normalise(n).ok()).map(|d| tokeniser.encode(&d)).count();
+    let parse_rate = parsed as f64 / started.elapsed().as_secs_f64();
+    println!("normalise + tokenise alone: {parse_rate:.0} names/s");
+    println!("{:<12} {:>6} {:>14} {:>16}", "backend", "batch", "names/s", "single name ms");
+    for &backend in &args.backends {
+        let rows = dispatch(backend, BenchJob { weights: &weights, names: &names, batch_sizes: &args.batch_sizes })?;
+        for r in rows {
+            println!("{:<12} {:>6} {:>14.0} {:>16.3}", r.backend, r.batch, r.per_s, r.single_ms);
+        }
+    }
+    Ok(())
+}

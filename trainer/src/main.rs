@@ -1,0 +1,369 @@
+//! The native command line: train, evaluate, export and score domain lists.
+
+mod backend;
+mod baseline;
+mod bench;
+mod data;
+mod metrics;
+mod parallel;
+mod predict;
+mod split;
+mod train;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::backend::AutodiffBackend;
+use clap::{Args, Parser, Subcommand};
+use model_core::{Detector, InputView, ModelSize, Tokeniser, weights::decode_config};
+
+use crate::backend::{BackendArg, Job, dispatch};
+use crate::data::ListLabel;
+use crate::split::{Example, SplitName};
+use crate::train::{TrainJob, TrainSettings, write_atomic};
+
+/// Where the labelled data lives when no --data is given (relative to the repository root).
+const DEFAULT_DATA: &str = "../shared/data/domains.csv.gz";
+/// The shipped weights, which `predict`, `eval` and the page load.
+const DEFAULT_WEIGHTS: &str = "model/dga.dgaw";
+
+/// Train, evaluate and run the DGA domain detector.
+///
+/// With no command, trains the default model on the default data, evaluates it on the held-out
+/// test split and exports the weights.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model, evaluate it on the test split and export its weights.
+    Train(TrainArgs),
+    /// Measure a model on labelled data: F1, ROC/PR-AUC, TPR at low FPR, per family and source.
+    Eval(EvalArgs),
+    /// Score domains from a file or stdin and write CSV.
+    Predict(PredictArgs),
+    /// Copy a run's best weights to where the page loads them and print their size.
+    Export(ExportArgs),
+    /// Print a table of scoring speed per CPU backend and batch size.
+    Bench(bench::BenchArgs),
+    /// Train and measure a character n-gram logistic regression on the same split.
+    Baseline(baseline::BaselineArgs),
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// Labelled domains: `domain,label,family,source` CSV, `isDGA,domain,host,subclass` CSV,
+    /// JSON lines with `domain` and `threat`, or a plain list with --label; `.gz` is read too.
+    #[arg(long, env = "DGA_DATA", default_value = DEFAULT_DATA)]
+    data: PathBuf,
+    /// Label for every name of a plain one-per-line list.
+    #[arg(long, value_enum)]
+    label: Option<ListLabel>,
+    /// Seed of the 80/10/10 split.
+    #[arg(long, default_value_t = 42)]
+    split_seed: u64,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Model size.
+    #[arg(long, value_enum, default_value = "small")]
+    size: ModelSize,
+    /// Which part of a domain the model reads (default: the size's own choice).
+    #[arg(long, value_enum)]
+    view: Option<ViewArg>,
+    /// Dropout rate inside the encoder (default: the size's own).
+    #[arg(long)]
+    dropout: Option<f64>,
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendArg,
+    /// Folder for checkpoints, the best weights and reports; an interrupted run resumes from it.
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Discard an existing run in --run-dir and start over.
+    #[arg(long)]
+    fresh: bool,
+    /// Where to export the best weights.
+    #[arg(long, default_value = DEFAULT_WEIGHTS)]
+    export: PathBuf,
+    #[arg(long, default_value_t = 256)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 2e-3)]
+    learning_rate: f64,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f32,
+    #[arg(long, default_value_t = 300)]
+    warmup_steps: usize,
+    #[arg(long, default_value_t = 12_000)]
+    max_steps: usize,
+    /// Stop after this many minutes (after the next validation).
+    #[arg(long)]
+    max_minutes: Option<f64>,
+    /// Validate and checkpoint every this many steps.
+    #[arg(long, default_value_t = 500)]
+    val_every: usize,
+    /// Validation names scored at each validation (a fixed sample of the validation split).
+    #[arg(long, default_value_t = 20_000)]
+    val_samples: usize,
+    /// Validations without a better F1 before stopping.
+    #[arg(long, default_value_t = 6)]
+    patience: usize,
+    /// Most names any one DGA family contributes to an epoch.
+    #[arg(long, default_value_t = 15_000)]
+    family_cap: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ViewArg {
+    Registrable,
+    Label,
+    Full,
+}
+
+impl From<ViewArg> for InputView {
+    fn from(v: ViewArg) -> Self {
+        match v {
+            ViewArg::Registrable => InputView::Registrable,
+            ViewArg::Label => InputView::Label,
+            ViewArg::Full => InputView::Full,
+        }
+    }
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Which split of --data to score; `all` for data the model never trained on.
+    #[arg(long, value_enum, default_value = "test")]
+    split: SplitName,
+    #[arg(long, default_value = DEFAULT_WEIGHTS)]
+    weights: PathBuf,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Also write report.json, roc.svg and pr.svg into this folder.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendArg,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// One domain (or URL, or log token) per line, or a CSV with a `domain` column; `-` or
+    /// nothing reads stdin.
+    input: Option<PathBuf>,
+    /// Write CSV here instead of stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    #[arg(long, default_value = DEFAULT_WEIGHTS)]
+    weights: PathBuf,
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendArg,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// A run folder (its best.dgaw is exported) or a weights file.
+    #[arg(default_value = "runs/small")]
+    from: PathBuf,
+    #[arg(long, default_value = DEFAULT_WEIGHTS)]
+    to: PathBuf,
+}
+
+fn main() {
+    if let Err(err) = run() {
+        eprintln!("error: {err}");
+        for cause in err.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let command = match cli.command {
+        Some(command) => command,
+        None => Cli::parse_from(["trainer", "train"]).command.expect("train parses"),
+    };
+    match command {
+        Command::Train(args) => run_train(args),
+        Command::Eval(args) => run_eval(args),
+        Command::Predict(args) => dispatch(args.backend, PredictJob(args)),
+        Command::Export(args) => run_export(&args.from, &args.to),
+        Command::Bench(args) => bench::run(args),
+        Command::Baseline(args) => baseline::run(args),
+    }
+}
+
+/// Loads, normalises and splits the labelled data the same way for training and evaluation.
+fn load_splits(args: &DataArgs, tokeniser: &Tokeniser) -> Result<split::Splits> {
+    if !args.data.exists() {
+        bail!(
+            "no data at {}: pass --data FILE (or set DGA_DATA); in this repository the labelled set is ../shared/data/domains.csv.gz",
+            args.data.display()
+        );
+    }
+    eprintln!("reading {}", args.data.display());
+    let loaded = data::load(&args.data, args.label)?;
+    let examples = split::prepare(loaded.samples, tokeniser);
+    let splits = split::split(examples, args.split_seed);
+    eprintln!("split: {} train, {} validation, {} test", splits.train.len(), splits.val.len(), splits.test.len());
+    Ok(splits)
+}
+
+fn run_train(args: TrainArgs) -> Result<()> {
+    if args.batch_size == 0 || args.val_every == 0 || args.max_steps == 0 || args.val_samples == 0 {
+        bail!("--batch-size, --val-every, --max-steps and --val-samples must be at least 1");
+    }
+    let mut model = args.size.config();
+    if let Some(view) = args.view {
+        model.tokeniser.view = view.into();
+    }
+    if let Some(dropout) = args.dropout {
+        model.dropout = dropout;
+    }
+    let run_dir = args.run_dir.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}", format!("{:?}", args.size).to_lowercase())));
+    if args.fresh && run_dir.exists() {
+        std::fs::remove_dir_all(&run_dir).with_context(|| format!("cannot clear {}", run_dir.display()))?;
+    }
+    let tokeniser = Tokeniser::new(model.tokeniser.clone());
+    let splits = load_splits(&args.data, &tokeniser)?;
+    let settings = TrainSettings {
+        model,
+        batch_size: args.batch_size,
+        learning_rate: args.learning_rate,
+        weight_decay: args.weight_decay,
+        warmup_steps: args.warmup_steps,
+        max_steps: args.max_steps,
+        val_every: args.val_every,
+        val_samples: args.val_samples,
+        patience: args.patience,
+        family_cap: args.family_cap,
+        seed: args.seed,
+    };
+    let outcome = dispatch(
+        args.backend,
+        TrainJob { settings, train: &splits.train, val: &splits.val, run_dir: run_dir.clone(), max_minutes: args.max_minutes },
+    )?;
+    let resumed = outcome.resumed_from.map_or(String::new(), |step| format!(" (resumed at step {step})"));
+    eprintln!(
+        "trained {} steps{resumed} at {:.0} samples/s; best validation F1 {:.4}",
+        outcome.steps, outcome.samples_per_s, outcome.best_f1
+    );
+    let weights = std::fs::read(&outcome.best_weights)
+        .with_context(|| format!("cannot read {}", outcome.best_weights.display()))?;
+    let report = dispatch(args.backend, EvalJob { weights: &weights, examples: &splits.test })?;
+    println!("test split:\n{}", metrics::render(&report));
+    write_report(&report, &run_dir.join("test"))?;
+    run_export(&outcome.best_weights, &args.export)
+}
+
+fn write_report(report: &metrics::Report, dir: &Path) -> Result<()> {
+    metrics::plot_curves(report, dir)?;
+    write_atomic(&dir.join("report.json"), &serde_json::to_vec_pretty(report)?)?;
+    eprintln!("report, ROC and PR curves written to {}", dir.display());
+    Ok(())
+}
+
+fn run_eval(args: EvalArgs) -> Result<()> {
+    let weights = read_weights(&args.weights)?;
+    let config = decode_config(&weights).with_context(|| format!("{} is not usable", args.weights.display()))?;
+    let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser))?;
+    let examples = splits.take(args.split);
+    let report = dispatch(args.backend, EvalJob { weights: &weights, examples: &examples })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", metrics::render(&report));
+    }
+    if let Some(dir) = args.out_dir {
+        write_report(&report, &dir)?;
+    }
+    Ok(())
+}
+
+fn read_weights(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| {
+        format!("cannot read weights {} (train with `cargo run --release -p trainer`, or pass --weights)", path.display())
+    })
+}
+
+struct EvalJob<'a> {
+    weights: &'a [u8],
+    examples: &'a [Example],
+}
+
+impl Job for EvalJob<'_> {
+    type Output = metrics::Report;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, _: &'static str) -> Result<metrics::Report> {
+        let detector = Detector::<B::InnerBackend>::from_weights(self.weights, device)?;
+        let sequences: Vec<Vec<u32>> = self.examples.iter().map(|e| e.tokens.clone()).collect();
+        let p_dga = parallel::map_chunks(&sequences, detector.batch_size, |part| detector.p_dga_of_sequences(part));
+        let scored: Vec<metrics::Scored> = self
+            .examples
+            .iter()
+            .zip(p_dga)
+            .map(|(e, p)| metrics::Scored { p_dga: p, is_dga: e.is_dga, family: &e.family, source: &e.source })
+            .collect();
+        Ok(metrics::evaluate(&scored))
+    }
+}
+
+struct PredictJob(PredictArgs);
+
+impl Job for PredictJob {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, _: &'static str) -> Result<()> {
+        let args = self.0;
+        let weights = read_weights(&args.weights)?;
+        let detector = Detector::<B::InnerBackend>::from_weights(&weights, device)
+            .with_context(|| format!("{} is not usable", args.weights.display()))?;
+        let input = match &args.input {
+            Some(path) if path.as_os_str() != "-" => data::open(path)?,
+            _ => Box::new(std::io::stdin().lock()),
+        };
+        let started = std::time::Instant::now();
+        let count = match &args.output {
+            Some(path) => {
+                let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+                predict::predict(&detector, input, std::io::BufWriter::new(file))?
+            }
+            None => predict::predict(&detector, input, std::io::stdout().lock())?,
+        };
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!("scored {count} lines in {secs:.2} s ({:.0} lines/s)", count as f64 / secs.max(1e-9));
+        Ok(())
+    }
+}
+
+fn run_export(from: &Path, to: &Path) -> Result<()> {
+    let source = if from.is_dir() { from.join("best.dgaw") } else { from.to_owned() };
+    let bytes = read_weights(&source)?;
+    let config = decode_config(&bytes).with_context(|| format!("{} is not usable", source.display()))?;
+    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    write_atomic(to, &bytes)?;
+    println!(
+        "exported {} ({:.1} KiB; {} layers, d_model {}) to {}",
+        source.display(),
+        bytes.len() as f64 / 1024.0,
+        config.n_layers,
+        config.d_model,
+        to.display()
+    );
+    Ok(())
+}

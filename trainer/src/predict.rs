@@ -1,0 +1,141 @@
+//! Scores a domain list as a stream: constant memory on any length, one output row per input
+//! line in input order, errors in their own column.
+
+use std::io::{BufRead, Write};
+
+use anyhow::{Context, Result};
+use burn::tensor::backend::Backend;
+use model_core::Detector;
+
+/// Lines read and scored together; large enough to fill batches, small enough to stream.
+pub const CHUNK_LINES: usize = 8192;
+
+const HEADER: [&str; 6] = ["input", "domain", "registrable_domain", "p_dga", "risk", "error"];
+
+/// Reads one domain per line, or a CSV whose header has a `domain` column, and writes CSV.
+pub fn predict<B: Backend>(detector: &Detector<B>, mut input: Box<dyn BufRead>, output: impl Write) -> Result<usize>
+where
+    Detector<B>: Sync,
+{
+    let mut writer = csv::Writer::from_writer(output);
+    writer.write_record(HEADER)?;
+    let mut first = String::new();
+    input.read_line(&mut first).context("cannot read input")?;
+    let header: Vec<String> = first.trim().split(',').map(|c| c.trim().trim_matches('"').to_ascii_lowercase()).collect();
+    let mut count = 0;
+    if first.contains(',') && header.iter().any(|c| c == "domain") {
+        let column = header.iter().position(|c| c == "domain").expect("checked");
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input);
+        let mut chunk = Vec::with_capacity(CHUNK_LINES);
+        for record in reader.records() {
+            // A malformed CSV row still gets its output row, with the reason as its error.
+            chunk.push(match record {
+                Ok(r) => r.get(column).unwrap_or("").to_owned(),
+                Err(e) => format!("\u{0}{e}"),
+            });
+            if chunk.len() == CHUNK_LINES {
+                count += score_chunk(detector, &mut chunk, &mut writer)?;
+            }
+        }
+        count += score_chunk(detector, &mut chunk, &mut writer)?;
+    } else {
+        let mut chunk = vec![first.trim_end_matches(['\n', '\r']).to_owned()];
+        if first.is_empty() {
+            chunk.clear();
+        }
+        for line in input.lines() {
+            chunk.push(line.context("cannot read input")?);
+            if chunk.len() == CHUNK_LINES {
+                count += score_chunk(detector, &mut chunk, &mut writer)?;
+            }
+        }
+        count += score_chunk(detector, &mut chunk, &mut writer)?;
+    }
+    writer.flush()?;
+    Ok(count)
+}
+
+fn score_chunk<B: Backend, W: Write>(
+    detector: &Detector<B>,
+    chunk: &mut Vec<String>,
+    writer: &mut csv::Writer<W>,
+) -> Result<usize>
+where
+    Detector<B>: Sync,
+{
+    let n = chunk.len();
+    for verdict in crate::parallel::map_chunks(chunk, detector.batch_size, |part| detector.score(part)) {
+        let row = match (&verdict.result, verdict.input.strip_prefix('\u{0}')) {
+            (_, Some(csv_error)) => [String::new(), String::new(), String::new(), String::new(), String::new(), format!("unreadable CSV row: {csv_error}")],
+            (Ok(s), None) => [
+                verdict.input.clone(),
+                s.domain.name.clone(),
+                s.domain.registrable_domain.clone(),
+                format!("{:.6}", s.p_dga),
+                s.risk.as_str().to_owned(),
+                String::new(),
+            ],
+            (Err(e), None) => [verdict.input.clone(), String::new(), String::new(), String::new(), String::new(), e.to_string()],
+        };
+        writer.write_record(row.iter().map(|f| neutralise(f).into_owned()))?;
+    }
+    chunk.clear();
+    Ok(n)
+}
+
+/// Spreadsheets run cells that start with these as formulas; a quote makes them plain text.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use model_core::ModelSize;
+
+    fn detector() -> Detector<NdArray> {
+        let config = ModelSize::Tiny.config();
+        Detector::new(config.clone(), config.init(&Default::default()), Default::default())
+    }
+
+    fn run(input: &str) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        predict(&detector(), Box::new(std::io::Cursor::new(input.to_owned())), &mut out).unwrap();
+        csv::Reader::from_reader(out.as_slice())
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+            .collect()
+    }
+
+    #[test]
+    fn one_row_per_line_in_order_with_errors_in_place() {
+        let rows = run("example.com\n\n10.0.0.1\nhttps://Qxzv.ru/a\n=cmd|x\n");
+        let inputs: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(inputs, ["example.com", "", "10.0.0.1", "https://Qxzv.ru/a", "'=cmd|x"]);
+        assert!(rows[0][5].is_empty() && !rows[0][3].is_empty());
+        assert_eq!(rows[1][5], "empty input");
+        assert!(rows[2][5].contains("IP address"));
+        assert_eq!(rows[3][1], "qxzv.ru");
+        assert!(!rows[4][5].is_empty());
+    }
+
+    #[test]
+    fn reads_the_domain_column_of_a_csv() {
+        let rows = run("id,domain,note\n1,example.com,a\n2,\"bad name\",b\n3,qwe.org\n");
+        let domains: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+        assert_eq!(domains, ["example.com", "", "qwe.org"]);
+    }
+
+    #[test]
+    fn streams_more_than_one_chunk() {
+        let input: String = (0..CHUNK_LINES + 10).map(|i| format!("n{i}.com\n")).collect();
+        let rows = run(&input);
+        assert_eq!(rows.len(), CHUNK_LINES + 10);
+        assert_eq!(rows[CHUNK_LINES + 9][0], format!("n{}.com", CHUNK_LINES + 9));
+    }
+}

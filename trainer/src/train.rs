@@ -1,0 +1,496 @@
+//! The training loop: balanced epochs, AdamW with warm-up and cosine decay, gradient clipping,
+//! step-based validation, best-checkpoint keeping, early stopping and crash-safe resumption.
+//!
+//! burn-train's `Learner` validates and checkpoints once per epoch and resumes only at epoch
+//! boundaries; we validate every N steps and must survive `kill -9` mid-epoch, so the loop is
+//! ours while the optimiser, scheduler, loss and records are Burn's.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::module::{AutodiffModule, Module};
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::lr_scheduler::LrScheduler;
+use burn::optim::lr_scheduler::composed::ComposedLrSchedulerConfig;
+use burn::optim::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
+use burn::optim::lr_scheduler::linear::LinearLrSchedulerConfig;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use indicatif::{ProgressBar, ProgressStyle};
+use model_core::{Detector, DgaModel, ModelConfig, TokenBatch, encode_weights};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::Job;
+use crate::metrics::{self, Scored};
+use crate::split::Example;
+
+/// Hyper-parameters; saved in the run folder so a resumed run cannot silently change them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    pub model: ModelConfig,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub weight_decay: f32,
+    pub warmup_steps: usize,
+    pub max_steps: usize,
+    pub val_every: usize,
+    pub val_samples: usize,
+    pub patience: usize,
+    /// Most training rows any one DGA family contributes to an epoch.
+    pub family_cap: usize,
+    pub seed: u64,
+}
+
+/// Progress that a checkpoint carries, written last so a half-written checkpoint is never used.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Progress {
+    step: usize,
+    best_f1: f64,
+    best_step: usize,
+    validations_without_gain: usize,
+    history: Vec<Validation>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Validation {
+    step: usize,
+    loss: f64,
+    f1: f64,
+    roc_auc: f64,
+    samples_per_s: f64,
+}
+
+/// What a finished run leaves behind.
+pub struct Outcome {
+    /// The step an interrupted run was resumed from, if it was.
+    pub resumed_from: Option<usize>,
+    pub best_weights: PathBuf,
+    pub best_f1: f64,
+    pub steps: usize,
+    pub samples_per_s: f64,
+}
+
+pub struct TrainJob<'a> {
+    pub settings: TrainSettings,
+    pub train: &'a [Example],
+    pub val: &'a [Example],
+    pub run_dir: PathBuf,
+    pub max_minutes: Option<f64>,
+}
+
+impl Job for TrainJob<'_> {
+    type Output = Outcome;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, backend_name: &'static str) -> Result<Outcome> {
+        train::<B>(self, device, backend_name)
+    }
+}
+
+fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device, backend_name: &str) -> Result<Outcome> {
+    let TrainJob { settings, train, val, run_dir, max_minutes } = job;
+    if train.is_empty() || val.is_empty() {
+        bail!("training needs both training and validation examples (got {} and {})", train.len(), val.len());
+    }
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
+    B::seed(&device, settings.seed);
+
+    let mut model: DgaModel<B> = settings.model.init(&device);
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(settings.weight_decay)
+        .with_grad_clipping(Some(burn::grad_clipping::GradientClippingConfig::Norm(1.0)))
+        .init::<B, DgaModel<B>>();
+    let mut progress = Progress::default();
+    let mut resumed_from = None;
+    let checkpoints = Checkpoints::new(&run_dir);
+    match checkpoints.latest()? {
+        Some(dir) => {
+            let saved: TrainSettings = read_json(&run_dir.join("settings.json"))?;
+            if saved != settings {
+                bail!(
+                    "{} holds a run with other settings; pass --fresh to start over or --run-dir for a new folder",
+                    run_dir.display()
+                );
+            }
+            let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
+            let model_record = recorder.load(read(&dir.join("model.mpk"))?, &device).context("model checkpoint")?;
+            let optim_record = recorder.load(read(&dir.join("optim.mpk"))?, &device).context("optimiser checkpoint")?;
+            model = model.load_record(model_record);
+            optim = optim.load_record(optim_record);
+            progress = read_json(&dir.join("progress.json"))?;
+            resumed_from = Some(progress.step);
+            eprintln!("resuming {} from step {}", run_dir.display(), progress.step);
+        }
+        None => write_json(&run_dir.join("settings.json"), &settings)?,
+    }
+
+    let mut scheduler = ComposedLrSchedulerConfig::new()
+        .linear(LinearLrSchedulerConfig::new(0.01, 1.0, settings.warmup_steps.max(1)))
+        .cosine(
+            CosineAnnealingLrSchedulerConfig::new(settings.learning_rate, settings.max_steps.max(1))
+                .with_min_lr(settings.learning_rate * 0.02),
+        )
+        .init()
+        .map_err(|e| anyhow::anyhow!("learning-rate schedule: {e}"))?;
+    // The schedule is a pure function of the step: replaying it is cheaper than storing it.
+    for _ in 0..progress.step {
+        scheduler.step();
+    }
+
+    let sampler = EpochSampler::new(train, settings.family_cap, settings.batch_size, settings.seed);
+    let val_set = validation_subset(val, settings.val_samples, settings.seed);
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    eprintln!(
+        "training {} parameters on {backend_name}: {} training names ({} per epoch after capping families at {}), {} for validation",
+        model.num_params(),
+        train.len(),
+        sampler.epoch_len(),
+        settings.family_cap,
+        val_set.len()
+    );
+
+    let bar = ProgressBar::new(settings.max_steps as u64).with_position(progress.step as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} step {pos}/{len} {msg} ETA {eta}").expect("valid template"),
+    );
+    let started = Instant::now();
+    let deadline = max_minutes.map(|m| started + std::time::Duration::from_secs_f64(m * 60.0));
+    let (mut window_samples, mut window_start) = (0usize, Instant::now());
+    let mut loss_ema = f64::NAN;
+    let mut last_rate = 0.0;
+
+    'outer: while progress.step < settings.max_steps {
+        let (epoch, offset) = (progress.step / sampler.batches_per_epoch(), progress.step % sampler.batches_per_epoch());
+        for batch in sampler.epoch(epoch).into_iter().skip(offset) {
+            let rows: Vec<Vec<u32>> = batch.iter().map(|&i| train[i].tokens.clone()).collect();
+            let targets: Vec<i32> = batch.iter().map(|&i| train[i].is_dga as i32).collect();
+            let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(targets, [batch.len()]), &device);
+            let logits = model.forward(TokenBatch::new(&rows, &device));
+            let loss = loss_fn.forward(logits, targets);
+            let loss_value: f64 = loss.clone().into_scalar().elem();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(scheduler.step(), model, grads);
+            progress.step += 1;
+            window_samples += batch.len();
+            loss_ema = if loss_ema.is_nan() { loss_value } else { 0.98 * loss_ema + 0.02 * loss_value };
+            if progress.step % 20 == 0 {
+                last_rate = window_samples as f64 / window_start.elapsed().as_secs_f64();
+                let last_f1 = progress.history.last().map_or(f64::NAN, |v| v.f1);
+                bar.set_position(progress.step as u64);
+                bar.set_message(format!("loss {loss_ema:.4} {last_rate:.0} samples/s val F1 {last_f1:.4}"));
+            }
+            let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
+            let last = progress.step >= settings.max_steps || out_of_time;
+            if progress.step % settings.val_every == 0 || last {
+                let rate = window_samples as f64 / window_start.elapsed().as_secs_f64();
+                let report = validate(&model, &settings.model, &val_set, &device);
+                let improved = report.f1 > progress.best_f1;
+                progress.history.push(Validation {
+                    step: progress.step,
+                    loss: loss_ema,
+                    f1: report.f1,
+                    roc_auc: report.roc_auc,
+                    samples_per_s: rate,
+                });
+                if improved {
+                    progress.best_f1 = report.f1;
+                    progress.best_step = progress.step;
+                    progress.validations_without_gain = 0;
+                    let weights = encode_weights(&settings.model, model.valid());
+                    write_atomic(&run_dir.join("best.dgaw"), &weights)?;
+                } else {
+                    progress.validations_without_gain += 1;
+                }
+                bar.suspend(|| {
+                    eprintln!(
+                        "step {:>6}  loss {loss_ema:.4}  {rate:>6.0} samples/s  val F1 {:.4}  AUC {:.5}{}",
+                        progress.step,
+                        report.f1,
+                        report.roc_auc,
+                        if improved { "  (best)" } else { "" }
+                    )
+                });
+                checkpoints.save(&model, &optim, &progress)?;
+                (window_samples, window_start) = (0, Instant::now());
+                if progress.validations_without_gain >= settings.patience {
+                    bar.suspend(|| eprintln!("stopping early: no gain in {} validations", settings.patience));
+                    break 'outer;
+                }
+                if out_of_time {
+                    bar.suspend(|| eprintln!("stopping: time limit reached"));
+                    break 'outer;
+                }
+            }
+            if progress.step >= settings.max_steps {
+                break 'outer;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let mean_rate = {
+        let rates: Vec<f64> = progress.history.iter().map(|v| v.samples_per_s).collect();
+        if rates.is_empty() { last_rate } else { rates.iter().sum::<f64>() / rates.len() as f64 }
+    };
+    Ok(Outcome {
+        resumed_from,
+        best_weights: run_dir.join("best.dgaw"),
+        best_f1: progress.best_f1,
+        steps: progress.step,
+        samples_per_s: mean_rate,
+    })
+}
+
+fn validate<B: AutodiffBackend>(
+    model: &DgaModel<B>,
+    config: &ModelConfig,
+    val: &[&Example],
+    device: &B::Device,
+) -> metrics::Report {
+    let detector = Detector::new(config.clone(), model.valid(), device.clone());
+    let sequences: Vec<Vec<u32>> = val.iter().map(|e| e.tokens.clone()).collect();
+    let p_dga = detector.p_dga_of_sequences(&sequences);
+    let scored: Vec<Scored> = val
+        .iter()
+        .zip(&p_dga)
+        .map(|(e, &p)| Scored { p_dga: p, is_dga: e.is_dga, family: &e.family, source: &e.source })
+        .collect();
+    metrics::evaluate(&scored)
+}
+
+/// A fixed, seeded subset of the validation split, so every validation is comparable.
+fn validation_subset(val: &[Example], n: usize, seed: u64) -> Vec<&Example> {
+    let mut subset: Vec<&Example> = val.iter().collect();
+    subset.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x5eed));
+    subset.truncate(n);
+    subset
+}
+
+/// Draws each epoch as a fresh, seeded sample: every benign name, and at most `family_cap` names
+/// of each DGA family, so seven 100k-row families do not drown ninety small ones.
+struct EpochSampler {
+    groups: Vec<Vec<usize>>,
+    caps: Vec<usize>,
+    lengths: Vec<usize>,
+    batch_size: usize,
+    seed: u64,
+}
+
+/// Batches are cut from length-sorted runs of this many batches, so padding stays short while
+/// batch order stays random.
+const BUCKET_BATCHES: usize = 32;
+
+impl EpochSampler {
+    fn new(train: &[Example], family_cap: usize, batch_size: usize, seed: u64) -> Self {
+        let mut by_family: BTreeMap<(bool, &str), Vec<usize>> = BTreeMap::new();
+        for (i, e) in train.iter().enumerate() {
+            by_family.entry((e.is_dga, &e.family)).or_default().push(i);
+        }
+        let caps = by_family.iter().map(|((is_dga, _), v)| if *is_dga { v.len().min(family_cap) } else { v.len() }).collect();
+        Self {
+            groups: by_family.into_values().collect(),
+            caps,
+            lengths: train.iter().map(|e| e.tokens.len()).collect(),
+            batch_size,
+            seed,
+        }
+    }
+
+    fn epoch_len(&self) -> usize {
+        self.caps.iter().sum()
+    }
+
+    fn batches_per_epoch(&self) -> usize {
+        self.epoch_len().div_ceil(self.batch_size).max(1)
+    }
+
+    /// The epoch's batches: a pure function of (seed, epoch), which is what makes resuming exact.
+    fn epoch(&self, epoch: usize) -> Vec<Vec<usize>> {
+        let mut rng = StdRng::seed_from_u64(self.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
+        let mut picked = Vec::with_capacity(self.epoch_len());
+        for (group, &cap) in self.groups.iter().zip(&self.caps) {
+            let mut group = group.clone();
+            group.shuffle(&mut rng);
+            picked.extend_from_slice(&group[..cap]);
+        }
+        picked.shuffle(&mut rng);
+        let mut batches = Vec::with_capacity(self.batches_per_epoch());
+        for run in picked.chunks_mut(self.batch_size * BUCKET_BATCHES) {
+            run.sort_by_key(|&i| self.lengths[i]);
+            batches.extend(run.chunks(self.batch_size).map(<[usize]>::to_vec));
+        }
+        batches.shuffle(&mut rng);
+        batches
+    }
+}
+
+/// Checkpoints live in numbered folders; `latest` names the last complete one and is replaced
+/// atomically, so `kill -9` at any moment leaves a usable checkpoint.
+struct Checkpoints {
+    root: PathBuf,
+}
+
+impl Checkpoints {
+    fn new(run_dir: &Path) -> Self {
+        Self { root: run_dir.join("checkpoints") }
+    }
+
+    fn latest(&self) -> Result<Option<PathBuf>> {
+        let pointer = self.root.join("latest");
+        if !pointer.exists() {
+            return Ok(None);
+        }
+        let name = std::fs::read_to_string(&pointer).with_context(|| format!("cannot read {}", pointer.display()))?;
+        Ok(Some(self.root.join(name.trim())))
+    }
+
+    fn save<B: AutodiffBackend, O: Optimizer<DgaModel<B>, B>>(
+        &self,
+        model: &DgaModel<B>,
+        optim: &O,
+        progress: &Progress,
+    ) -> Result<()> {
+        let previous = self.latest()?;
+        let name = format!("step-{:08}", progress.step);
+        let dir = self.root.join(&name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
+        let model_bytes = recorder.record(model.clone().into_record(), ()).context("model record")?;
+        let optim_bytes = Recorder::<B>::record(&recorder, optim.to_record(), ()).context("optimiser record")?;
+        std::fs::write(dir.join("model.mpk"), model_bytes)?;
+        std::fs::write(dir.join("optim.mpk"), optim_bytes)?;
+        write_json(&dir.join("progress.json"), progress)?;
+        write_atomic(&self.root.join("latest"), name.as_bytes())?;
+        if let Some(old) = previous.filter(|old| *old != dir) {
+            let _ = std::fs::remove_dir_all(old);
+        }
+        Ok(())
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    serde_json::from_slice(&read(path)?).with_context(|| format!("{} is not valid", path.display()))
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_atomic(path, &serde_json::to_vec_pretty(value)?)
+}
+
+/// Writes through a temporary file and a rename, so readers never see half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::{Autodiff, Flex};
+    use model_core::{ModelSize, Tokeniser, normalise};
+    use rand::Rng;
+
+    type B = Autodiff<Flex>;
+
+    /// A generated fixture: pronounceable benign names against random-letter DGA names.
+    fn fixture(n: usize, seed: u64) -> Vec<Example> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let tokeniser = Tokeniser::new(ModelSize::Tiny.config().tokeniser);
+        let syllables = ["ka", "mo", "ri", "ta", "ne", "lo", "sun", "bar", "in", "way", "go", "el"];
+        (0..n)
+            .map(|i| {
+                let is_dga = i % 2 == 0;
+                let label: String = if is_dga {
+                    (0..rng.random_range(8..16)).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect()
+                } else {
+                    (0..rng.random_range(2..5)).map(|_| syllables[rng.random_range(0..syllables.len())]).collect()
+                };
+                let domain = normalise(&format!("{label}{i}.com")).expect("fixture names are valid");
+                Example {
+                    text: tokeniser.view(&domain).to_owned(),
+                    key: domain.registrable_label().to_owned(),
+                    tokens: tokeniser.encode(&domain),
+                    is_dga,
+                    family: if is_dga { "random".into() } else { "legit".into() },
+                    source: "fixture".into(),
+                }
+            })
+            .collect()
+    }
+
+    fn settings(max_steps: usize) -> TrainSettings {
+        TrainSettings {
+            model: ModelSize::Tiny.config(),
+            batch_size: 64,
+            learning_rate: 3e-3,
+            weight_decay: 0.01,
+            warmup_steps: 10,
+            max_steps,
+            val_every: 40,
+            val_samples: 400,
+            patience: 100,
+            family_cap: 10_000,
+            seed: 1,
+        }
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("dga-train-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn tiny_fixture_is_learned() {
+        let (train_set, val_set) = (fixture(4000, 1), fixture(400, 2));
+        let run_dir = temp_dir("learn");
+        let job = TrainJob { settings: settings(160), train: &train_set, val: &val_set, run_dir, max_minutes: None };
+        let outcome = train::<B>(job, Default::default(), "test").unwrap();
+        assert_eq!(outcome.steps, 160);
+        assert!(outcome.best_f1 > 0.9, "validation F1 {}", outcome.best_f1);
+        let weights = std::fs::read(&outcome.best_weights).unwrap();
+        let detector = Detector::<Flex>::from_weights(&weights, Default::default()).unwrap();
+        let p = |name: &str| detector.score(&[name])[0].result.as_ref().unwrap().p_dga;
+        assert!(p("xqzvkwpjtr77.com") > p("kamoritasun77.com"));
+    }
+
+    #[test]
+    fn interrupted_run_resumes_from_its_checkpoint() {
+        let (train_set, val_set) = (fixture(1000, 3), fixture(200, 4));
+        let run_dir = temp_dir("resume");
+        // A time limit of zero stops after the first step's checkpoint, as a crash would.
+        let first = TrainJob { settings: settings(60), train: &train_set, val: &val_set, run_dir: run_dir.clone(), max_minutes: Some(0.0) };
+        let stopped = train::<B>(first, Default::default(), "test").unwrap();
+        assert_eq!((stopped.steps, stopped.resumed_from), (1, None));
+        let again = TrainJob { settings: settings(60), train: &train_set, val: &val_set, run_dir: run_dir.clone(), max_minutes: None };
+        let finished = train::<B>(again, Default::default(), "test").unwrap();
+        assert_eq!((finished.steps, finished.resumed_from), (60, Some(1)));
+        // Other settings in the same folder are refused rather than silently mixed.
+        let changed = TrainJob { settings: settings(80), train: &train_set, val: &val_set, run_dir, max_minutes: None };
+        assert!(train::<B>(changed, Default::default(), "test").is_err());
+    }
+
+    #[test]
+    fn epochs_cap_large_families_and_are_repeatable() {
+        let mut examples = fixture(2000, 5);
+        for e in examples.iter_mut().filter(|e| e.is_dga).take(50) {
+            e.family = "small".into();
+        }
+        let sampler = EpochSampler::new(&examples, 300, 32, 9);
+        // 1000 benign + 300 capped "random" + 50 "small".
+        assert_eq!(sampler.epoch_len(), 1350);
+        assert_eq!(sampler.epoch(3), sampler.epoch(3));
+        assert_ne!(sampler.epoch(3), sampler.epoch(4));
+        let picked: usize = sampler.epoch(0).iter().map(Vec::len).sum();
+        assert_eq!(picked, 1350);
+    }
+}

@@ -1,0 +1,118 @@
+//! The command line as a user meets it: clear errors for missing or damaged files, and the
+//! shipped weights scoring a list end to end.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn trainer(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("trainer starts");
+    if let Some(text) = stdin {
+        // The trainer may exit (on a bad weights file) before reading its input.
+        let _ = child.stdin.take().unwrap().write_all(text.as_bytes());
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("trainer finishes")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dga-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn missing_data_says_what_to_pass() {
+    let out = trainer(&["train", "--data", "no/such/file.csv.gz"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("no data at no/such/file.csv.gz") && err.contains("--data"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn corrupt_weights_are_refused_with_a_reason() {
+    let junk = temp_file("junk.dgaw", b"<html>not found</html>");
+    let out = trainer(&["predict", "--weights", junk.to_str().unwrap()], Some("example.com\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a weights file"), "{}", stderr(&out));
+
+    let shipped = std::fs::read(repo_root().join("model/dga.dgaw")).expect("shipped weights are committed");
+    let truncated = temp_file("truncated.dgaw", &shipped[..shipped.len() / 2]);
+    let out = trainer(&["predict", "--weights", truncated.to_str().unwrap()], Some("example.com\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("checksum"), "{}", stderr(&out));
+
+    let out = trainer(&["predict", "--weights", "no/such.dgaw"], Some("example.com\n"));
+    assert!(stderr(&out).contains("cannot read weights no/such.dgaw"), "{}", stderr(&out));
+}
+
+#[test]
+fn unlabelled_list_needs_a_label() {
+    let list = temp_file("list.txt", b"example.com\nqwxzv.ru\n");
+    let out = trainer(&["eval", "--data", list.to_str().unwrap(), "--split", "all"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--label"), "{}", stderr(&out));
+}
+
+#[test]
+fn backend_missing_from_the_build_is_explained() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let out = trainer(&["predict", "--backend", "cuda"], Some("example.com\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--features cuda"), "{}", stderr(&out));
+}
+
+#[test]
+fn shipped_weights_score_a_list_in_order() {
+    let input = "google.com\nwikipedia.org\nhttps://www.github.com/rust-lang\n\n10.1.2.3\nxjkd8f2hqzpwv.com\nqmbvtrzxkplw.net\n";
+    let out = trainer(&["predict"], Some(input));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(header, ["input", "domain", "registrable_domain", "p_dga", "risk", "error"]);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), input.lines().count());
+    let p = |row: usize| rows[row][3].parse::<f32>().unwrap();
+    assert!(p(0) < 0.5 && p(1) < 0.5 && p(2) < 0.5, "benign scored high: {rows:?}");
+    assert!(p(5) > 0.5 && p(6) > 0.5, "random names scored low: {rows:?}");
+    assert_eq!(&rows[2][2], "github.com");
+    assert_eq!(&rows[3][5], "empty input");
+    assert!(rows[4][5].contains("IP address"));
+}
+
+#[test]
+fn eval_reports_metrics_on_a_labelled_file() {
+    let mut csv = String::from("domain,label,family,source\n");
+    for name in ["google.com", "wikipedia.org", "amazon.co.uk", "bbc.co.uk", "github.com"] {
+        csv.push_str(&format!("{name},legit,legit,fixture\n"));
+    }
+    for name in ["xjkd8f2hqzpwv.com", "qmbvtrzxkplw.net", "zzkqxvbwtrpl.ru", "kqwpzxvtrmbn.info", "vbqxzkwpltrm.org"] {
+        csv.push_str(&format!("{name},dga,random,fixture\n"));
+    }
+    let data = temp_file("labelled.csv", csv.as_bytes());
+    let out = trainer(&["eval", "--data", data.to_str().unwrap(), "--split", "all", "--json"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["n"], 10);
+    assert!(report["roc_auc"].as_f64().unwrap() > 0.9, "{report}");
+}
