@@ -1,7 +1,6 @@
 //! The inference API: raw strings in, one [`Verdict`] per input out, in input order.
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::TokenBatch;
@@ -10,8 +9,9 @@ use crate::normalise::{Domain, DomainError, normalise};
 use crate::tokeniser::Tokeniser;
 use crate::weights::{WeightsError, decode_weights};
 
-/// Sequences scored in one forward pass by default; bounds memory on any input size.
-pub const DEFAULT_BATCH: usize = 512;
+/// Sequences per forward pass by default: bounds memory on any input, and on the CPU backends
+/// small batches of similar length measured fastest (`trainer bench`).
+pub const DEFAULT_BATCH: usize = 128;
 
 /// Risk bands over `p_dga`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -62,6 +62,9 @@ pub struct Scored {
     pub domain: Domain,
     /// Probability that the name was made by a domain generation algorithm.
     pub p_dga: f32,
+    /// Log-odds of the same (`p_dga = sigmoid(logit)`): keeps ranking names whose `p_dga`
+    /// rounds to 1 in 32-bit floats, which is where low false-positive thresholds live.
+    pub logit: f32,
     pub risk: Risk,
 }
 
@@ -119,38 +122,40 @@ impl<B: Backend> Detector<B> {
     /// use [`Detector::score_async`] on WebGPU.
     pub fn score<S: AsRef<str>>(&self, inputs: &[S]) -> Vec<Verdict> {
         let prepared = self.prepare(inputs);
-        let p_dga = self.p_dga_of_sequences(&prepared.sequences);
-        self.assemble(inputs, prepared, p_dga)
+        let logits = self.logits_of_sequences(&prepared.sequences);
+        self.assemble(inputs, prepared, logits)
     }
 
     /// [`Detector::score`] with asynchronous tensor reads, for backends that cannot block.
     pub async fn score_async<S: AsRef<str>>(&self, inputs: &[S]) -> Vec<Verdict> {
         let prepared = self.prepare(inputs);
-        let mut p_dga = vec![0.0; prepared.sequences.len()];
+        let mut logits = vec![0.0; prepared.sequences.len()];
         for chunk in length_sorted_chunks(&prepared.sequences, self.batch_size) {
-            let probs = self.p_dga_tensor(&chunk, &prepared.sequences);
-            let values = probs.into_data_async().await.map(|d| d.to_vec::<f32>());
-            scatter(&chunk, values.ok().and_then(Result::ok), &mut p_dga);
+            let values = self.logit_tensor(&chunk, &prepared.sequences).into_data_async().await;
+            scatter(&chunk, values.ok().and_then(|d| d.to_vec::<f32>().ok()), &mut logits);
         }
-        self.assemble(inputs, prepared, p_dga)
+        self.assemble(inputs, prepared, logits)
     }
 
-    /// `p_dga` for already tokenised sequences, in their order.
-    pub fn p_dga_of_sequences(&self, sequences: &[Vec<u32>]) -> Vec<f32> {
-        let mut p_dga = vec![0.0; sequences.len()];
+    /// DGA log-odds (see [`Scored::logit`]) for already tokenised sequences, in their order.
+    pub fn logits_of_sequences(&self, sequences: &[Vec<u32>]) -> Vec<f32> {
+        let mut logits = vec![0.0; sequences.len()];
         for chunk in length_sorted_chunks(sequences, self.batch_size) {
-            let probs = self.p_dga_tensor(&chunk, sequences);
-            scatter(&chunk, probs.try_into_data().ok().and_then(|d| d.to_vec::<f32>().ok()), &mut p_dga);
+            let values = self.logit_tensor(&chunk, sequences).try_into_data();
+            scatter(&chunk, values.ok().and_then(|d| d.to_vec::<f32>().ok()), &mut logits);
         }
-        p_dga
+        logits
     }
 
-    /// `[chunk]` probabilities of the `dga` class for the sequences at `chunk`'s indices.
-    fn p_dga_tensor(&self, chunk: &[usize], sequences: &[Vec<u32>]) -> Tensor<B, 1> {
+    /// `[chunk]` DGA log-odds for the sequences at `chunk`'s indices: with two classes the
+    /// softmax probability of `dga` is the sigmoid of the difference of the two logits.
+    fn logit_tensor(&self, chunk: &[usize], sequences: &[Vec<u32>]) -> Tensor<B, 1> {
         let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| sequences[i].clone()).collect();
         let logits = self.model.forward(TokenBatch::new(&rows, &self.device)); // [chunk, 2]
         let [n, _] = logits.dims();
-        softmax(logits, 1).slice([0..n, 1..2]).reshape([n])
+        let legit = logits.clone().slice([0..n, 0..1]); // [chunk, 1]
+        let dga = logits.slice([0..n, 1..2]); // [chunk, 1]
+        (dga - legit).reshape([n])
     }
 
     fn prepare<S: AsRef<str>>(&self, inputs: &[S]) -> Prepared {
@@ -159,20 +164,26 @@ impl<B: Backend> Detector<B> {
         Prepared { domains, sequences }
     }
 
-    fn assemble<S: AsRef<str>>(&self, inputs: &[S], prepared: Prepared, p_dga: Vec<f32>) -> Vec<Verdict> {
-        let mut p_dga = p_dga.into_iter();
+    fn assemble<S: AsRef<str>>(&self, inputs: &[S], prepared: Prepared, logits: Vec<f32>) -> Vec<Verdict> {
+        let mut logits = logits.into_iter();
         inputs
             .iter()
             .zip(prepared.domains)
             .map(|(input, domain)| Verdict {
                 input: input.as_ref().to_owned(),
                 result: domain.map(|domain| {
-                    let p_dga = p_dga.next().unwrap_or(f32::NAN);
-                    Scored { domain, p_dga, risk: self.thresholds.risk(p_dga) }
+                    let logit = logits.next().unwrap_or(f32::NAN);
+                    let p_dga = sigmoid(logit);
+                    Scored { domain, p_dga, logit, risk: self.thresholds.risk(p_dga) }
                 }),
             })
             .collect()
     }
+}
+
+/// The logistic function: probability from log-odds.
+pub fn sigmoid(logit: f32) -> f32 {
+    1.0 / (1.0 + (-logit).exp())
 }
 
 /// Groups sequence indices by length into batches of at most `batch_size`, so each batch pads
@@ -219,6 +230,7 @@ mod tests {
         let scored = verdicts[3].result.as_ref().unwrap();
         assert_eq!(scored.domain.registrable_domain, "example.com");
         assert!((0.0..=1.0).contains(&scored.p_dga));
+        assert!((sigmoid(scored.logit) - scored.p_dga).abs() < 1e-6);
     }
 
     #[test]
@@ -248,6 +260,16 @@ mod tests {
         let det = Detector::<B>::from_weights(&bytes, Default::default()).unwrap();
         assert_eq!(det.config(), &config);
         assert!(Detector::<B>::from_weights(b"junk", Default::default()).is_err());
+    }
+
+    #[test]
+    fn logit_matches_softmax_of_the_model_output() {
+        let det = detector();
+        let tokens = det.tokeniser().encode_text("qwrtzpxk.net");
+        let logits = det.model().forward(TokenBatch::new(&[tokens.clone()], &Default::default()));
+        let softmax: Vec<f32> = burn::tensor::activation::softmax(logits, 1).into_data().to_vec().unwrap();
+        let logit = det.logits_of_sequences(&[tokens])[0];
+        assert!((sigmoid(logit) - softmax[1]).abs() < 1e-6);
     }
 
     #[test]

@@ -59,13 +59,13 @@ impl NgramModel {
         }
     }
 
-    fn p(&self, features: &[usize]) -> f32 {
-        let z: f32 = self.bias + features.iter().map(|&f| self.weights[f]).sum::<f32>();
-        1.0 / (1.0 + (-z).exp())
+    /// Log-odds that the name is a DGA's.
+    fn logit(&self, features: &[usize]) -> f32 {
+        self.bias + features.iter().map(|&f| self.weights[f]).sum::<f32>()
     }
 
     fn learn(&mut self, features: &[usize], is_dga: bool, lr: f32) {
-        let g = self.p(features) - is_dga as i32 as f32;
+        let g = model_core::detector::sigmoid(self.logit(features)) - is_dga as i32 as f32;
         self.bias -= lr * 0.1 * g;
         for &f in features {
             self.squared[f] += g * g;
@@ -93,20 +93,20 @@ pub fn run(args: BaselineArgs) -> Result<()> {
     }
     let trained = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
-    let p_dga: Vec<f32> = splits
+    let logits: Vec<f32> = splits
         .test
         .iter()
         .map(|e| {
             NgramModel::features(&e.text, &mut features);
-            model.p(&features)
+            model.logit(&features)
         })
         .collect();
     let scoring = splits.test.len() as f64 / started.elapsed().as_secs_f64();
     let scored: Vec<metrics::Scored> = splits
         .test
         .iter()
-        .zip(&p_dga)
-        .map(|(e, &p)| metrics::Scored { p_dga: p, is_dga: e.is_dga, family: &e.family, source: &e.source })
+        .zip(&logits)
+        .map(|(e, &logit)| metrics::Scored { logit, is_dga: e.is_dga, family: &e.family, source: &e.source })
         .collect();
     let report = metrics::evaluate(&scored);
     println!("n-gram logistic regression, test split (trained in {trained:.0} s, scores {scoring:.0} names/s):");

@@ -11,9 +11,9 @@ use crate::backend::{BackendArg, Job, dispatch};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Weights to benchmark.
-    #[arg(long, default_value = crate::DEFAULT_WEIGHTS)]
-    weights: std::path::PathBuf,
+    /// Weights to benchmark, comma-separated to compare models side by side.
+    #[arg(long, value_delimiter = ',', default_value = crate::DEFAULT_WEIGHTS)]
+    weights: Vec<std::path::PathBuf>,
     /// A file of names to score (one per line); default: the first --lines names of the test data.
     #[arg(long, env = "DGA_DATA", default_value = crate::DEFAULT_DATA)]
     data: std::path::PathBuf,
@@ -27,6 +27,7 @@ pub struct BenchArgs {
 }
 
 struct Row {
+    model: String,
     backend: &'static str,
     batch: usize,
     per_s: f64,
@@ -34,6 +35,7 @@ struct Row {
 }
 
 struct BenchJob<'a> {
+    model: &'a str,
     weights: &'a [u8],
     names: &'a [String],
     batch_sizes: &'a [usize],
@@ -53,7 +55,7 @@ impl Job for BenchJob<'_> {
             let verdicts = crate::parallel::map_chunks(self.names, batch, |part| detector.score(part));
             let secs = started.elapsed().as_secs_f64();
             assert_eq!(verdicts.len(), self.names.len());
-            rows.push(Row { backend, batch, per_s: self.names.len() as f64 / secs, single_ms });
+            rows.push(Row { model: self.model.to_owned(), backend, batch, per_s: self.names.len() as f64 / secs, single_ms });
         }
         Ok(rows)
     }
@@ -75,23 +77,31 @@ fn single_latency_ms<B: burn::tensor::backend::Backend>(detector: &Detector<B>, 
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let weights = crate::read_weights(&args.weights)?;
     let loaded = crate::data::load(&args.data, Some(crate::data::ListLabel::Dga))?;
-    // Interleave the sorted file's classes so the sample mixes short benign and long DGA names.
+    // Spread the picks over the sorted file so the sample mixes short benign and long DGA names.
     let stride = (loaded.samples.len() / args.lines.max(1)).max(1);
     let names: Vec<String> = loaded.samples.iter().step_by(stride).take(args.lines).map(|s| s.domain.clone()).collect();
-    println!("scoring {} names from {} ({} threads available)", names.len(), args.data.display(), std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let started = Instant::now();
-    let tokeniser = model_core::Tokeniser::new(model_core::weights::decode_config(&weights)?.tokeniser);
-    let parsed = names.iter().filter_map(|n| model_core::normalise(n).ok()).map(|d| tokeniser.encode(&d)).count();
-    let parse_rate = parsed as f64 / started.elapsed().as_secs_f64();
-    println!("normalise + tokenise alone: {parse_rate:.0} names/s");
-    println!("{:<12} {:>6} {:>14} {:>16}", "backend", "batch", "names/s", "single name ms");
-    for &backend in &args.backends {
-        let rows = dispatch(backend, BenchJob { weights: &weights, names: &names, batch_sizes: &args.batch_sizes })?;
-        for r in rows {
-            println!("{:<12} {:>6} {:>14.0} {:>16.3}", r.backend, r.batch, r.per_s, r.single_ms);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("scoring {} names from {} on {threads} threads", names.len(), args.data.display());
+    let mut table = Vec::new();
+    for path in &args.weights {
+        let weights = crate::read_weights(path)?;
+        let config = model_core::weights::decode_config(&weights)?;
+        let model = format!(
+            "{} ({}L d{} {}, {:.0} KiB)",
+            path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+            config.n_layers,
+            config.d_model,
+            if config.ngram_embeddings { "n-grams" } else { "chars" },
+            weights.len() as f64 / 1024.0
+        );
+        for &backend in &args.backends {
+            table.extend(dispatch(backend, BenchJob { model: &model, weights: &weights, names: &names, batch_sizes: &args.batch_sizes })?);
         }
+    }
+    println!("{:<40} {:<12} {:>6} {:>12} {:>16}", "model", "backend", "batch", "names/s", "one name, ms");
+    for r in table {
+        println!("{:<40} {:<12} {:>6} {:>12.0} {:>16.3}", r.model, r.backend, r.batch, r.per_s, r.single_ms);
     }
     Ok(())
 }

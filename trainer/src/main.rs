@@ -310,12 +310,12 @@ impl Job for EvalJob<'_> {
     fn run<B: AutodiffBackend>(self, device: B::Device, _: &'static str) -> Result<metrics::Report> {
         let detector = Detector::<B::InnerBackend>::from_weights(self.weights, device)?;
         let sequences: Vec<Vec<u32>> = self.examples.iter().map(|e| e.tokens.clone()).collect();
-        let p_dga = parallel::map_chunks(&sequences, detector.batch_size, |part| detector.p_dga_of_sequences(part));
+        let logits = parallel::map_chunks(&sequences, detector.batch_size, |part| detector.logits_of_sequences(part));
         let scored: Vec<metrics::Scored> = self
             .examples
             .iter()
-            .zip(p_dga)
-            .map(|(e, p)| metrics::Scored { p_dga: p, is_dga: e.is_dga, family: &e.family, source: &e.source })
+            .zip(logits)
+            .map(|(e, logit)| metrics::Scored { logit, is_dga: e.is_dga, family: &e.family, source: &e.source })
             .collect();
         Ok(metrics::evaluate(&scored))
     }

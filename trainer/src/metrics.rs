@@ -10,7 +10,8 @@ use serde::Serialize;
 
 /// One scored, labelled example.
 pub struct Scored<'a> {
-    pub p_dga: f32,
+    /// DGA log-odds: ranks examples even where the probability rounds to 1.
+    pub logit: f32,
     pub is_dga: bool,
     pub family: &'a str,
     pub source: &'a str,
@@ -20,7 +21,7 @@ pub struct Scored<'a> {
 pub struct FamilyRow {
     pub family: String,
     pub n: usize,
-    /// Recall at the 0.5 decision threshold.
+    /// Recall at `p_dga` 0.5.
     pub recall: f64,
     /// Recall at the threshold that gives 0.1% false positives on this set's benign names.
     pub recall_at_fpr_0_1pct: f64,
@@ -30,7 +31,7 @@ pub struct FamilyRow {
 pub struct SourceRow {
     pub source: String,
     pub n: usize,
-    /// False-positive rate at 0.5.
+    /// False-positive rate at `p_dga` 0.5.
     pub fpr: f64,
 }
 
@@ -47,8 +48,10 @@ pub struct Report {
     pub pr_auc: f64,
     pub tpr_at_fpr_1pct: f64,
     pub tpr_at_fpr_0_1pct: f64,
-    pub threshold_at_fpr_1pct: f32,
-    pub threshold_at_fpr_0_1pct: f32,
+    /// Log-odds threshold (flag when above) that gives the 1% operating point.
+    pub logit_threshold_at_fpr_1pct: f32,
+    /// Log-odds threshold that gives the 0.1% operating point.
+    pub logit_threshold_at_fpr_0_1pct: f32,
     /// `[[true legit, false dga], [missed dga, true dga]]` at 0.5.
     pub confusion: [[usize; 2]; 2],
     pub families: Vec<FamilyRow>,
@@ -59,15 +62,16 @@ pub struct Report {
     pub pr: Vec<(f64, f64)>,
 }
 
-/// The decision threshold for `f1`, `accuracy` and the confusion matrix.
-pub const THRESHOLD: f32 = 0.5;
+/// The decision threshold for `f1`, `accuracy` and the confusion matrix: log-odds 0, which is
+/// `p_dga` 0.5.
+pub const THRESHOLD: f32 = 0.0;
 
 pub fn evaluate(scored: &[Scored]) -> Report {
     let n_dga = scored.iter().filter(|s| s.is_dga).count();
     let n_legit = scored.len() - n_dga;
     let mut confusion = [[0usize; 2]; 2];
     for s in scored {
-        confusion[s.is_dga as usize][(s.p_dga >= THRESHOLD) as usize] += 1;
+        confusion[s.is_dga as usize][(s.logit >= THRESHOLD) as usize] += 1;
     }
     let [[tn, fp], [fn_, tp]] = confusion;
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
@@ -85,12 +89,12 @@ pub fn evaluate(scored: &[Scored]) -> Report {
         if s.is_dga {
             let row = families.entry(s.family).or_default();
             row.0 += 1;
-            row.1 += (s.p_dga >= THRESHOLD) as usize;
-            row.2 += (s.p_dga > thr_01) as usize;
+            row.1 += (s.logit >= THRESHOLD) as usize;
+            row.2 += (s.logit > thr_01) as usize;
         } else {
             let row = sources.entry(s.source).or_default();
             row.0 += 1;
-            row.1 += (s.p_dga >= THRESHOLD) as usize;
+            row.1 += (s.logit >= THRESHOLD) as usize;
         }
     }
     Report {
@@ -105,8 +109,8 @@ pub fn evaluate(scored: &[Scored]) -> Report {
         pr_auc: curve.average_precision(),
         tpr_at_fpr_1pct: tpr_1,
         tpr_at_fpr_0_1pct: tpr_01,
-        threshold_at_fpr_1pct: thr_1,
-        threshold_at_fpr_0_1pct: thr_01,
+        logit_threshold_at_fpr_1pct: thr_1,
+        logit_threshold_at_fpr_0_1pct: thr_01,
         confusion,
         families: families
             .into_iter()
@@ -147,7 +151,7 @@ impl Point {
 
 impl Curve {
     fn new(scored: &[Scored], n_dga: usize, n_legit: usize) -> Self {
-        let mut order: Vec<(f32, bool)> = scored.iter().map(|s| (s.p_dga, s.is_dga)).collect();
+        let mut order: Vec<(f32, bool)> = scored.iter().map(|s| (s.logit, s.is_dga)).collect();
         order.sort_by(|a, b| b.0.total_cmp(&a.0));
         let (pos, neg) = (n_dga.max(1) as f64, n_legit.max(1) as f64);
         let mut points = vec![Point { threshold: f32::INFINITY, tp: 0, fp: 0, tpr: 0.0, fpr: 0.0 }];
@@ -210,10 +214,10 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(s, "F1            {:.4}", report.f1);
     let _ = writeln!(s, "ROC-AUC       {:.5}", report.roc_auc);
     let _ = writeln!(s, "PR-AUC        {:.5}", report.pr_auc);
-    let _ = writeln!(s, "TPR @ FPR 1%  {}  (threshold {:.4})", pct(report.tpr_at_fpr_1pct), report.threshold_at_fpr_1pct);
-    let _ = writeln!(s, "TPR @ FPR 0.1% {} (threshold {:.4})", pct(report.tpr_at_fpr_0_1pct), report.threshold_at_fpr_0_1pct);
+    let _ = writeln!(s, "TPR @ FPR 1%   {}  (log-odds threshold {:.2})", pct(report.tpr_at_fpr_1pct), report.logit_threshold_at_fpr_1pct);
+    let _ = writeln!(s, "TPR @ FPR 0.1% {}  (log-odds threshold {:.2})", pct(report.tpr_at_fpr_0_1pct), report.logit_threshold_at_fpr_0_1pct);
     let [[tn, fp], [fn_, tp]] = report.confusion;
-    let _ = writeln!(s, "\nconfusion at p_dga >= {THRESHOLD}   predicted legit  predicted dga");
+    let _ = writeln!(s, "\nconfusion at p_dga >= 0.5   predicted legit  predicted dga");
     let _ = writeln!(s, "  actual legit          {tn:>15}  {fp:>13}");
     let _ = writeln!(s, "  actual dga            {fn_:>15}  {tp:>13}");
     let _ = writeln!(s, "\n{:<24} {:>7} {:>9} {:>16}", "family", "n", "recall", "recall@FPR0.1%");
@@ -262,8 +266,9 @@ fn draw(path: &Path, title: &str, x_label: &str, y_label: &str, x_range: std::op
 mod tests {
     use super::*;
 
+    /// An example scored with probability `p`.
     fn s(p: f32, is_dga: bool) -> Scored<'static> {
-        Scored { p_dga: p, is_dga, family: if is_dga { "f" } else { "legit" }, source: "src" }
+        Scored { logit: (p / (1.0 - p)).ln(), is_dga, family: if is_dga { "f" } else { "legit" }, source: "src" }
     }
 
     #[test]

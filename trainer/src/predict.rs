@@ -10,7 +10,7 @@ use model_core::Detector;
 /// Lines read and scored together; large enough to fill batches, small enough to stream.
 pub const CHUNK_LINES: usize = 8192;
 
-const HEADER: [&str; 6] = ["input", "domain", "registrable_domain", "p_dga", "risk", "error"];
+const HEADER: [&str; 7] = ["input", "domain", "registrable_domain", "p_dga", "logit", "risk", "error"];
 
 /// Reads one domain per line, or a CSV whose header has a `domain` column, and writes CSV.
 pub fn predict<B: Backend>(detector: &Detector<B>, mut input: Box<dyn BufRead>, output: impl Write) -> Result<usize>
@@ -66,21 +66,27 @@ where
     let n = chunk.len();
     for verdict in crate::parallel::map_chunks(chunk, detector.batch_size, |part| detector.score(part)) {
         let row = match (&verdict.result, verdict.input.strip_prefix('\u{0}')) {
-            (_, Some(csv_error)) => [String::new(), String::new(), String::new(), String::new(), String::new(), format!("unreadable CSV row: {csv_error}")],
+            (_, Some(csv_error)) => unscored(String::new(), format!("unreadable CSV row: {csv_error}")),
             (Ok(s), None) => [
                 verdict.input.clone(),
                 s.domain.name.clone(),
                 s.domain.registrable_domain.clone(),
                 format!("{:.6}", s.p_dga),
+                format!("{:.3}", s.logit),
                 s.risk.as_str().to_owned(),
                 String::new(),
             ],
-            (Err(e), None) => [verdict.input.clone(), String::new(), String::new(), String::new(), String::new(), e.to_string()],
+            (Err(e), None) => unscored(verdict.input.clone(), e.to_string()),
         };
         writer.write_record(row.iter().map(|f| neutralise(f).into_owned()))?;
     }
     chunk.clear();
     Ok(n)
+}
+
+/// An output row for an input that has no score.
+fn unscored(input: String, error: String) -> [String; 7] {
+    [input, String::new(), String::new(), String::new(), String::new(), String::new(), error]
 }
 
 /// Spreadsheets run cells that start with these as formulas; a quote makes them plain text.
@@ -117,11 +123,11 @@ mod tests {
         let rows = run("example.com\n\n10.0.0.1\nhttps://Qxzv.ru/a\n=cmd|x\n");
         let inputs: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
         assert_eq!(inputs, ["example.com", "", "10.0.0.1", "https://Qxzv.ru/a", "'=cmd|x"]);
-        assert!(rows[0][5].is_empty() && !rows[0][3].is_empty());
-        assert_eq!(rows[1][5], "empty input");
-        assert!(rows[2][5].contains("IP address"));
+        assert!(rows[0][6].is_empty() && !rows[0][3].is_empty() && !rows[0][4].is_empty());
+        assert_eq!(rows[1][6], "empty input");
+        assert!(rows[2][6].contains("IP address"));
         assert_eq!(rows[3][1], "qxzv.ru");
-        assert!(!rows[4][5].is_empty());
+        assert!(!rows[4][6].is_empty());
     }
 
     #[test]

@@ -254,11 +254,11 @@ fn validate<B: AutodiffBackend>(
 ) -> metrics::Report {
     let detector = Detector::new(config.clone(), model.valid(), device.clone());
     let sequences: Vec<Vec<u32>> = val.iter().map(|e| e.tokens.clone()).collect();
-    let p_dga = detector.p_dga_of_sequences(&sequences);
+    let logits = detector.logits_of_sequences(&sequences);
     let scored: Vec<Scored> = val
         .iter()
-        .zip(&p_dga)
-        .map(|(e, &p)| Scored { p_dga: p, is_dga: e.is_dga, family: &e.family, source: &e.source })
+        .zip(&logits)
+        .map(|(e, &logit)| Scored { logit, is_dga: e.is_dga, family: &e.family, source: &e.source })
         .collect();
     metrics::evaluate(&scored)
 }

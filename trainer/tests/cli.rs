@@ -89,15 +89,15 @@ fn shipped_weights_score_a_list_in_order() {
     assert!(out.status.success(), "{}", stderr(&out));
     let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
     let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
-    assert_eq!(header, ["input", "domain", "registrable_domain", "p_dga", "risk", "error"]);
+    assert_eq!(header, ["input", "domain", "registrable_domain", "p_dga", "logit", "risk", "error"]);
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), input.lines().count());
     let p = |row: usize| rows[row][3].parse::<f32>().unwrap();
     assert!(p(0) < 0.5 && p(1) < 0.5 && p(2) < 0.5, "benign scored high: {rows:?}");
     assert!(p(5) > 0.5 && p(6) > 0.5, "random names scored low: {rows:?}");
     assert_eq!(&rows[2][2], "github.com");
-    assert_eq!(&rows[3][5], "empty input");
-    assert!(rows[4][5].contains("IP address"));
+    assert_eq!(&rows[3][6], "empty input");
+    assert!(rows[4][6].contains("IP address"));
 }
 
 #[test]
