@@ -78,7 +78,17 @@ where
             ],
             (Err(e), None) => unscored(verdict.input.clone(), e.to_string()),
         };
-        writer.write_record(row.iter().map(|f| neutralise(f).into_owned()))?;
+        // Text cells may come from an attacker; the numeric ones (p_dga, logit) stay numbers.
+        let [input, domain, registrable, p_dga, logit, risk, error] = row;
+        writer.write_record([
+            neutralise(&input).as_ref(),
+            neutralise(&domain).as_ref(),
+            neutralise(&registrable).as_ref(),
+            &p_dga,
+            &logit,
+            &risk,
+            neutralise(&error).as_ref(),
+        ])?;
     }
     chunk.clear();
     Ok(n)
@@ -128,6 +138,8 @@ mod tests {
         assert!(rows[2][6].contains("IP address"));
         assert_eq!(rows[3][1], "qxzv.ru");
         assert!(!rows[4][6].is_empty());
+        // A negative log-odds is a number, not a formula to neutralise.
+        assert!(rows.iter().all(|r| !r[4].starts_with('\'')), "{rows:?}");
     }
 
     #[test]
