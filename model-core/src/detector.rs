@@ -63,7 +63,7 @@ pub struct Scored {
     /// Probability that the name was made by a domain generation algorithm.
     pub p_dga: f32,
     /// Log-odds of the same (`p_dga = sigmoid(logit)`): keeps ranking names whose `p_dga`
-    /// rounds to 1 in 32-bit floats, which is where low false-positive thresholds live.
+    /// rounds to 1 when printed or stored as a 32-bit float.
     pub logit: f32,
     pub risk: Risk,
 }

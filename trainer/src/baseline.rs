@@ -102,13 +102,7 @@ pub fn run(args: BaselineArgs) -> Result<()> {
         })
         .collect();
     let scoring = splits.test.len() as f64 / started.elapsed().as_secs_f64();
-    let scored: Vec<metrics::Scored> = splits
-        .test
-        .iter()
-        .zip(&logits)
-        .map(|(e, &logit)| metrics::Scored { logit, is_dga: e.is_dga, family: &e.family, source: &e.source })
-        .collect();
-    let report = metrics::evaluate(&scored);
+    let report = metrics::evaluate_examples(&splits.test, &logits);
     println!("n-gram logistic regression, test split (trained in {trained:.0} s, scores {scoring:.0} names/s):");
     println!("{}", metrics::render(&report));
     if let Some(path) = args.json {

@@ -311,13 +311,7 @@ impl Job for EvalJob<'_> {
         let detector = Detector::<B::InnerBackend>::from_weights(self.weights, device)?;
         let sequences: Vec<Vec<u32>> = self.examples.iter().map(|e| e.tokens.clone()).collect();
         let logits = parallel::map_chunks(&sequences, detector.batch_size, |part| detector.logits_of_sequences(part));
-        let scored: Vec<metrics::Scored> = self
-            .examples
-            .iter()
-            .zip(logits)
-            .map(|(e, logit)| metrics::Scored { logit, is_dga: e.is_dga, family: &e.family, source: &e.source })
-            .collect();
-        Ok(metrics::evaluate(&scored))
+        Ok(metrics::evaluate_examples(self.examples, &logits))
     }
 }
 

@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use plotters::prelude::*;
 use serde::Serialize;
 
+use crate::split::Example;
+
 /// One scored, labelled example.
 pub struct Scored<'a> {
     /// DGA log-odds: ranks examples even where the probability rounds to 1.
@@ -65,6 +67,16 @@ pub struct Report {
 /// The decision threshold for `f1`, `accuracy` and the confusion matrix: log-odds 0, which is
 /// `p_dga` 0.5.
 pub const THRESHOLD: f32 = 0.0;
+
+/// Evaluates labelled examples against their log-odds, given in the same order.
+pub fn evaluate_examples<'a>(examples: impl IntoIterator<Item = &'a Example>, logits: &[f32]) -> Report {
+    let scored: Vec<Scored> = examples
+        .into_iter()
+        .zip(logits)
+        .map(|(e, &logit)| Scored { logit, is_dga: e.is_dga, family: &e.family, source: &e.source })
+        .collect();
+    evaluate(&scored)
+}
 
 pub fn evaluate(scored: &[Scored]) -> Report {
     let n_dga = scored.iter().filter(|s| s.is_dga).count();

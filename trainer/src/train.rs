@@ -28,7 +28,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Job;
-use crate::metrics::{self, Scored};
+use crate::metrics;
 use crate::split::Example;
 
 /// Hyper-parameters; saved in the run folder so a resumed run cannot silently change them.
@@ -254,13 +254,7 @@ fn validate<B: AutodiffBackend>(
 ) -> metrics::Report {
     let detector = Detector::new(config.clone(), model.valid(), device.clone());
     let sequences: Vec<Vec<u32>> = val.iter().map(|e| e.tokens.clone()).collect();
-    let logits = detector.logits_of_sequences(&sequences);
-    let scored: Vec<Scored> = val
-        .iter()
-        .zip(&logits)
-        .map(|(e, &logit)| Scored { logit, is_dga: e.is_dga, family: &e.family, source: &e.source })
-        .collect();
-    metrics::evaluate(&scored)
+    metrics::evaluate_examples(val.iter().copied(), &detector.logits_of_sequences(&sequences))
 }
 
 /// A fixed, seeded subset of the validation split, so every validation is comparable.
