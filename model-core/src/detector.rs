@@ -129,11 +129,7 @@ impl<B: Backend> Detector<B> {
     /// [`Detector::score`] with asynchronous tensor reads, for backends that cannot block.
     pub async fn score_async<S: AsRef<str>>(&self, inputs: &[S]) -> Vec<Verdict> {
         let prepared = self.prepare(inputs);
-        let mut logits = vec![0.0; prepared.sequences.len()];
-        for chunk in length_sorted_chunks(&prepared.sequences, self.batch_size) {
-            let values = self.logit_tensor(&chunk, &prepared.sequences).into_data_async().await;
-            scatter(&chunk, values.ok().and_then(|d| d.to_vec::<f32>().ok()), &mut logits);
-        }
+        let logits = self.logits_of_sequences_async(&prepared.sequences).await;
         self.assemble(inputs, prepared, logits)
     }
 
@@ -145,6 +141,22 @@ impl<B: Backend> Detector<B> {
             scatter(&chunk, values.ok().and_then(|d| d.to_vec::<f32>().ok()), &mut logits);
         }
         logits
+    }
+
+    /// [`Detector::logits_of_sequences`] with asynchronous tensor reads, for backends that cannot block.
+    pub async fn logits_of_sequences_async(&self, sequences: &[Vec<u32>]) -> Vec<f32> {
+        let mut logits = vec![0.0; sequences.len()];
+        for chunk in length_sorted_chunks(sequences, self.batch_size) {
+            let values = self.logit_tensor(&chunk, sequences).into_data_async().await;
+            scatter(&chunk, values.ok().and_then(|d| d.to_vec::<f32>().ok()), &mut logits);
+        }
+        logits
+    }
+
+    /// Verdicts for inputs already normalised (`domains`, one per input) given the log-odds of
+    /// those that normalised, in order: the page normalises once and may score on another engine.
+    pub fn verdicts(&self, inputs: &[&str], domains: Vec<Result<Domain, DomainError>>, logits: Vec<f32>) -> Vec<Verdict> {
+        self.assemble(inputs, Prepared { domains, sequences: Vec::new() }, logits)
     }
 
     /// `[chunk]` DGA log-odds for the sequences at `chunk`'s indices: with two classes the

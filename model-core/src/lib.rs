@@ -3,14 +3,19 @@
 //! inference API that turns raw strings into verdicts. No file or network IO lives here.
 
 pub mod batch;
+pub mod card;
 pub mod detector;
+pub mod explain;
+pub mod extract;
 pub mod model;
 pub mod normalise;
+pub mod report;
 pub mod tokeniser;
 pub mod weights;
 
 pub use batch::TokenBatch;
-pub use detector::{Detector, Risk, RiskThresholds, Verdict};
+pub use card::{ModelCard, Report};
+pub use detector::{Detector, Risk, RiskThresholds, Scored, Verdict, sigmoid};
 pub use model::{DgaModel, ModelConfig, ModelSize};
 pub use normalise::{Domain, DomainError, normalise};
 pub use tokeniser::{InputView, Tokeniser, TokeniserConfig};

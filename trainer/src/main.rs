@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, Parser, Subcommand};
-use model_core::{Detector, InputView, ModelSize, Tokeniser, weights::decode_config};
+use burn::module::Module;
+use model_core::explain::BenignTrigrams;
+use model_core::{Detector, InputView, ModelCard, ModelSize, Tokeniser, weights::decode_config};
 
 use crate::backend::{BackendArg, Job, dispatch};
 use crate::data::ListLabel;
@@ -26,6 +28,8 @@ use crate::train::{TrainJob, TrainSettings, write_atomic};
 const DEFAULT_DATA: &str = "../shared/data/domains.csv.gz";
 /// The shipped weights, which `predict`, `eval` and the page load.
 const DEFAULT_WEIGHTS: &str = "model/dga.dgaw";
+/// The shipped weights' model card, which the page loads beside them.
+const DEFAULT_CARD: &str = "model/card.json";
 
 /// Train, evaluate and run the DGA domain detector.
 ///
@@ -46,6 +50,8 @@ enum Command {
     Eval(EvalArgs),
     /// Score domains from a file or stdin and write CSV.
     Predict(PredictArgs),
+    /// Write the model card the page shows: test-split metrics and curves, sizes, benign trigrams.
+    Card(CardArgs),
     /// Copy a run's best weights to where the page loads them and print their size.
     Export(ExportArgs),
     /// Print a table of scoring speed per CPU backend and batch size.
@@ -172,6 +178,18 @@ struct PredictArgs {
 }
 
 #[derive(Args)]
+struct CardArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, default_value = DEFAULT_WEIGHTS)]
+    weights: PathBuf,
+    #[arg(long, default_value = DEFAULT_CARD)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendArg,
+}
+
+#[derive(Args)]
 struct ExportArgs {
     /// A run folder (its best.dgaw is exported) or a weights file.
     #[arg(default_value = "runs/small")]
@@ -200,6 +218,7 @@ fn run() -> Result<()> {
         Command::Train(args) => run_train(args),
         Command::Eval(args) => run_eval(args),
         Command::Predict(args) => dispatch(args.backend, PredictJob(args)),
+        Command::Card(args) => run_card(args),
         Command::Export(args) => run_export(&args.from, &args.to),
         Command::Bench(args) => bench::run(args),
         Command::Baseline(args) => baseline::run(args),
@@ -263,7 +282,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
     );
     let weights = std::fs::read(&outcome.best_weights)
         .with_context(|| format!("cannot read {}", outcome.best_weights.display()))?;
-    let report = dispatch(args.backend, EvalJob { weights: &weights, examples: &splits.test })?;
+    let (report, _) = dispatch(args.backend, EvalJob { weights: &weights, examples: &splits.test })?;
     println!("test split:\n{}", metrics::render(&report));
     write_report(&report, &run_dir.join("test"))?;
     run_export(&outcome.best_weights, &args.export)
@@ -281,7 +300,7 @@ fn run_eval(args: EvalArgs) -> Result<()> {
     let config = decode_config(&weights).with_context(|| format!("{} is not usable", args.weights.display()))?;
     let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser))?;
     let examples = splits.take(args.split);
-    let report = dispatch(args.backend, EvalJob { weights: &weights, examples: &examples })?;
+    let (report, _) = dispatch(args.backend, EvalJob { weights: &weights, examples: &examples })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -290,6 +309,41 @@ fn run_eval(args: EvalArgs) -> Result<()> {
     if let Some(dir) = args.out_dir {
         write_report(&report, &dir)?;
     }
+    Ok(())
+}
+
+fn run_card(args: CardArgs) -> Result<()> {
+    let weights = read_weights(&args.weights)?;
+    let config = decode_config(&weights).with_context(|| format!("{} is not usable", args.weights.display()))?;
+    let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser.clone()))?;
+    let benign = splits.train.iter().filter(|e| !e.is_dga).map(|e| e.tokens.as_slice());
+    let benign_trigrams = BenignTrigrams::count(benign);
+    let (report, parameters) = dispatch(args.backend, EvalJob { weights: &weights, examples: &splits.test })?;
+    let tokeniser = Tokeniser::new(config.tokeniser.clone());
+    let median_rarity = |dga: bool| {
+        let mut bits: Vec<f32> = splits
+            .test
+            .iter()
+            .filter(|e| e.is_dga == dga)
+            .filter_map(|e| benign_trigrams.rarity_bits(&tokeniser.encode_text(&e.key)))
+            .collect();
+        bits.sort_by(f32::total_cmp);
+        bits.get(bits.len() / 2).copied().unwrap_or(f32::NAN)
+    };
+    let (rarity_median_benign, rarity_median_dga) = (median_rarity(false), median_rarity(true));
+    let data_name = args.data.data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let card = ModelCard {
+        config,
+        parameters,
+        weights_bytes: weights.len(),
+        evaluated_on: format!("test split (10%, seed {}) of {data_name}", args.data.split_seed),
+        report,
+        benign_trigrams,
+        rarity_median_benign,
+        rarity_median_dga,
+    };
+    write_atomic(&args.out, serde_json::to_string(&card)?.as_bytes())?;
+    println!("wrote {} (test F1 {:.4}, {} parameters)", args.out.display(), card.report.f1, parameters);
     Ok(())
 }
 
@@ -305,13 +359,14 @@ struct EvalJob<'a> {
 }
 
 impl Job for EvalJob<'_> {
-    type Output = metrics::Report;
+    /// The report and the model's parameter count.
+    type Output = (metrics::Report, usize);
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, _: &'static str) -> Result<metrics::Report> {
+    fn run<B: AutodiffBackend>(self, device: B::Device, _: &'static str) -> Result<Self::Output> {
         let detector = Detector::<B::InnerBackend>::from_weights(self.weights, device)?;
         let sequences: Vec<Vec<u32>> = self.examples.iter().map(|e| e.tokens.clone()).collect();
         let logits = parallel::map_chunks(&sequences, detector.batch_size, |part| detector.logits_of_sequences(part));
-        Ok(metrics::evaluate_examples(self.examples, &logits))
+        Ok((metrics::evaluate_examples(self.examples, &logits), detector.model().num_params()))
     }
 }
 

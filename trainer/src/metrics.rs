@@ -6,7 +6,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use plotters::prelude::*;
-use serde::Serialize;
 
 use crate::split::Example;
 
@@ -19,50 +18,7 @@ pub struct Scored<'a> {
     pub source: &'a str,
 }
 
-#[derive(Debug, Serialize)]
-pub struct FamilyRow {
-    pub family: String,
-    pub n: usize,
-    /// Recall at `p_dga` 0.5.
-    pub recall: f64,
-    /// Recall at the threshold that gives 0.1% false positives on this set's benign names.
-    pub recall_at_fpr_0_1pct: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct SourceRow {
-    pub source: String,
-    pub n: usize,
-    /// False-positive rate at `p_dga` 0.5.
-    pub fpr: f64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Report {
-    pub n: usize,
-    pub n_dga: usize,
-    pub n_legit: usize,
-    pub accuracy: f64,
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
-    pub roc_auc: f64,
-    pub pr_auc: f64,
-    pub tpr_at_fpr_1pct: f64,
-    pub tpr_at_fpr_0_1pct: f64,
-    /// Log-odds threshold (flag when above) that gives the 1% operating point.
-    pub logit_threshold_at_fpr_1pct: f32,
-    /// Log-odds threshold that gives the 0.1% operating point.
-    pub logit_threshold_at_fpr_0_1pct: f32,
-    /// `[[true legit, false dga], [missed dga, true dga]]` at 0.5.
-    pub confusion: [[usize; 2]; 2],
-    pub families: Vec<FamilyRow>,
-    pub sources: Vec<SourceRow>,
-    /// `(fpr, tpr)` points, thinned for plotting.
-    pub roc: Vec<(f64, f64)>,
-    /// `(recall, precision)` points, thinned for plotting.
-    pub pr: Vec<(f64, f64)>,
-}
+pub use model_core::card::{FamilyRow, Report, SourceRow};
 
 /// The decision threshold for `f1`, `accuracy` and the confusion matrix: log-odds 0, which is
 /// `p_dga` 0.5.

@@ -6,11 +6,10 @@ use std::io::{BufRead, Write};
 use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
 use model_core::Detector;
+use model_core::report::{CSV_HEADER, csv_row, unscored_row};
 
 /// Lines read and scored together; large enough to fill batches, small enough to stream.
 pub const CHUNK_LINES: usize = 8192;
-
-const HEADER: [&str; 7] = ["input", "domain", "registrable_domain", "p_dga", "logit", "risk", "error"];
 
 /// Reads one domain per line, or a CSV whose header has a `domain` column, and writes CSV.
 pub fn predict<B: Backend>(detector: &Detector<B>, mut input: Box<dyn BufRead>, output: impl Write) -> Result<usize>
@@ -18,7 +17,7 @@ where
     Detector<B>: Sync,
 {
     let mut writer = csv::Writer::from_writer(output);
-    writer.write_record(HEADER)?;
+    writer.write_record(CSV_HEADER)?;
     let mut first = String::new();
     input.read_line(&mut first).context("cannot read input")?;
     let header: Vec<String> = first.trim().split(',').map(|c| c.trim().trim_matches('"').to_ascii_lowercase()).collect();
@@ -65,47 +64,14 @@ where
 {
     let n = chunk.len();
     for verdict in crate::parallel::map_chunks(chunk, detector.batch_size, |part| detector.score(part)) {
-        let row = match (&verdict.result, verdict.input.strip_prefix('\u{0}')) {
-            (_, Some(csv_error)) => unscored(String::new(), format!("unreadable CSV row: {csv_error}")),
-            (Ok(s), None) => [
-                verdict.input.clone(),
-                s.domain.name.clone(),
-                s.domain.registrable_domain.clone(),
-                format!("{:.6}", s.p_dga),
-                format!("{:.3}", s.logit),
-                s.risk.as_str().to_owned(),
-                String::new(),
-            ],
-            (Err(e), None) => unscored(verdict.input.clone(), e.to_string()),
+        let row = match verdict.input.strip_prefix('\u{0}') {
+            Some(csv_error) => unscored_row("", &format!("unreadable CSV row: {csv_error}")),
+            None => csv_row(&verdict),
         };
-        // Text cells may come from an attacker; the numeric ones (p_dga, logit) stay numbers.
-        let [input, domain, registrable, p_dga, logit, risk, error] = row;
-        writer.write_record([
-            neutralise(&input).as_ref(),
-            neutralise(&domain).as_ref(),
-            neutralise(&registrable).as_ref(),
-            &p_dga,
-            &logit,
-            &risk,
-            neutralise(&error).as_ref(),
-        ])?;
+        writer.write_record(&row)?;
     }
     chunk.clear();
     Ok(n)
-}
-
-/// An output row for an input that has no score.
-fn unscored(input: String, error: String) -> [String; 7] {
-    [input, String::new(), String::new(), String::new(), String::new(), String::new(), error]
-}
-
-/// Spreadsheets run cells that start with these as formulas; a quote makes them plain text.
-pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}").into()
-    } else {
-        cell.into()
-    }
 }
 
 #[cfg(test)]

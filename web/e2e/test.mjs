@@ -1,0 +1,148 @@
+// Browser tests of the served page in Debian's headless Chromium:
+//   node web/e2e/test.mjs BASE_URL EXPECTED_CSV
+// EXPECTED_CSV is native `trainer predict` output on model/demo-domains.txt.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { launch, open, modelReady, scoreOne, expectedVerdicts, sampleNames } from "./common.mjs";
+
+const [base, expectedPath] = process.argv.slice(2);
+const expected = expectedVerdicts(expectedPath);
+// Same weights, same arithmetic up to summation order and SIMD: differences stay far below this.
+const TOLERANCE = 2e-3;
+let passed = 0;
+
+async function check(name, body) {
+  const started = Date.now();
+  try {
+    await body();
+    passed++;
+    console.log(`ok   ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    console.error(`FAIL ${name}\n${e.stack || e}`);
+    process.exitCode = 1;
+  }
+}
+
+const cpuBrowser = await launch();
+
+await check("CPU: verdicts match native trainer predict, typed one by one", async () => {
+  const { context, page, problems } = await open(cpuBrowser, `${base}?backend=cpu`);
+  await modelReady(page);
+  for (const want of expected) {
+    if (want.input.trim() === "") continue;
+    const got = await scoreOne(page, want.input);
+    if (want.p === null) {
+      assert.ok(got.error, `${want.input}: page scored it, native said ${want.error}`);
+    } else {
+      assert.equal(got.domain, want.domain, want.input);
+      assert.ok(Math.abs(got.p - want.p) < TOLERANCE, `${want.input}: page ${got.p}, native ${want.p}`);
+      assert.match(got.timing, /CPU/);
+    }
+  }
+  assert.deepEqual(problems, [], problems.join("\n"));
+  await context.close();
+});
+
+await check("a known DGA name is high risk and a known benign name low, with an explanation", async () => {
+  const { context, page, problems } = await open(cpuBrowser, base);
+  await modelReady(page);
+  const dga = expected.filter((e) => e.p !== null).sort((a, b) => b.p - a.p)[0];
+  const high = await scoreOne(page, dga.input);
+  assert.equal(high.risk, "high", `${dga.input} scored ${high.p}`);
+  const benign = await scoreOne(page, "google.com");
+  assert.equal(benign.risk, "low", `google.com scored ${benign.p}`);
+  await page.waitForSelector("#single-result[data-state=explained] #heatmap .heat");
+  const cells = await page.$$eval("#heatmap .heat", (s) => s.map((e) => e.textContent).join(""));
+  assert.equal(cells, "google.com");
+  assert.deepEqual(problems, [], problems.join("\n"));
+  await context.close();
+});
+
+await check("without WebGPU the CPU fallback is chosen and said", async () => {
+  const { context, page, problems } = await open(cpuBrowser, base);
+  await modelReady(page);
+  await page.waitForFunction(() => /not available/.test(document.querySelector("#gpu-status")?.textContent ?? ""));
+  const got = await scoreOne(page, "wikipedia.org");
+  assert.match(got.timing, /CPU/);
+  assert.deepEqual(problems, [], problems.join("\n"));
+  await context.close();
+});
+
+await check("user text is rendered as text (XSS)", async () => {
+  const { context, page, problems } = await open(cpuBrowser, base);
+  await modelReady(page);
+  const attack = "<img src=x onerror=alert(1)>";
+  const got = await scoreOne(page, attack);
+  assert.ok(got.error, "the attack string must not score");
+  assert.ok((await page.textContent("#single-result")).includes(attack));
+  await page.click("nav button:nth-child(2)");
+  await page.fill("#batch-input", `${attack}\n<script>alert(2)</script>\nexample.com`);
+  await page.click("#batch-score");
+  await page.waitForSelector("#batch-summary");
+  assert.equal(await page.locator("#single-result img, #batch-table img, #batch-table script").count(), 0);
+  // Markup characters separate words in pasted text, so the tags' pieces are counted, not scored.
+  assert.match(await page.textContent("#batch-summary"), /^1 scored, 0 IP addresses skipped, 0 not scorable, [1-9]\d* other words ignored/);
+  await page.waitForTimeout(300);
+  assert.deepEqual(problems, [], problems.join("\n"));
+  await context.close();
+});
+
+await check("1,000 pasted names are all scored, and the CSV download has them all, formulas defused", async () => {
+  const { context, page, problems } = await open(cpuBrowser, `${base}?backend=cpu`);
+  await modelReady(page);
+  await page.click("nav button:nth-child(2)");
+  const names = sampleNames(1000);
+  await page.fill("#batch-input", names.join("\n"));
+  await page.click("#batch-score");
+  await page.waitForSelector("#batch-summary", { timeout: 120_000 });
+  const summary = await page.textContent("#batch-summary");
+  assert.match(summary, /^1000 scored, 0 IP addresses skipped, 0 not scorable/);
+  assert.equal(await page.locator("#batch-table tbody tr").count(), 1000);
+  assert.equal(await page.locator("#batch-table .skipped").count(), 0);
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#batch-download")]);
+  const csv = readFileSync(await download.path(), "utf8").trim().split("\n");
+  assert.equal(csv[0], "line,input,domain,registrable_domain,p_dga,logit,risk,error");
+  assert.equal(csv.length, 1001);
+  assert.ok(csv.slice(1).every((row) => /,[01]\.\d{6},-?\d+\.\d{3},(high|medium|low),$/.test(row)), "every row has a score");
+
+  // Log lines: hosts, URLs, e-mail addresses and IPs come out; a formula-looking input is defused.
+  await page.fill("#batch-input", "GET https://Example.COM:8443/a?b=1 from 10.0.0.1\nmail bob@mail.example.org\n=1+2.example.com");
+  await page.click("#batch-score");
+  await page.waitForFunction(() => /^2 scored, 1 IP addresses skipped, 1 not scorable/.test(document.querySelector("#batch-summary")?.textContent ?? ""));
+  const [again] = await Promise.all([page.waitForEvent("download"), page.click("#batch-download")]);
+  const rows = readFileSync(await again.path(), "utf8").trim().split("\n");
+  assert.ok(rows.some((r) => r.startsWith("3,'=1+2.example.com,")), rows.join("\n"));
+  assert.ok(rows.some((r) => r.includes(",example.com,example.com,")), rows.join("\n"));
+  assert.deepEqual(problems, [], problems.join("\n"));
+  await context.close();
+});
+
+await check("a missing or corrupt weights file gives a clear message, not a blank page", async () => {
+  for (const [flag, pattern] of [["web/e2e/fixtures/missing.dgaw", /HTTP 404/], ["web/e2e/fixtures/corrupt.dgaw", /not a weights file/]]) {
+    const { context, page } = await open(cpuBrowser, `${base}?weights=${flag}`);
+    await page.waitForSelector("#model-status.error", { timeout: 30_000 });
+    assert.match(await page.textContent("#model-status"), pattern);
+    assert.ok(await page.isVisible("nav"), "the page still renders");
+    await context.close();
+  }
+});
+
+await cpuBrowser.close();
+
+const gpuBrowser = await launch({ webgpu: true });
+await check("WebGPU (SwiftShader): verdicts match native trainer predict", async () => {
+  const { context, page, problems } = await open(gpuBrowser, `${base}?backend=webgpu`);
+  await modelReady(page);
+  await page.waitForFunction(() => /WebGPU: (ready|failed)/.test(document.querySelector("#gpu-status")?.textContent ?? ""), null, { timeout: 120_000 });
+  assert.match(await page.textContent("#gpu-status"), /WebGPU: ready/);
+  for (const want of expected.filter((e) => e.p !== null).slice(0, 4)) {
+    const got = await scoreOne(page, want.input);
+    assert.match(got.timing, /WebGPU/);
+    assert.ok(Math.abs(got.p - want.p) < TOLERANCE, `${want.input}: WebGPU ${got.p}, native ${want.p}`);
+  }
+  assert.deepEqual(problems, [], problems.join("\n"));
+  await context.close();
+});
+await gpuBrowser.close();
+
+console.log(`${passed} browser checks passed${process.exitCode ? ", some FAILED" : ""}`);

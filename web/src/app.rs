@@ -1,0 +1,208 @@
+//! The page's shell: loads the model once, holds what every tab shares (engine choice, risk
+//! thresholds, status), and switches between the single-name, batch and model-card tabs.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use model_core::{ModelCard, RiskThresholds};
+
+use crate::assets::{self, CARD_URL, WEIGHTS_URL};
+use crate::engine::{self, Backend, Choice, GpuStatus};
+
+/// Whether the model can score yet.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelState {
+    /// Fraction of the weights downloaded.
+    Loading(f64),
+    Ready,
+    Failed(String),
+}
+
+/// State every tab reads; plain data only (the model itself lives in [`engine`]).
+#[derive(Clone, Copy)]
+pub struct Shared {
+    pub model: RwSignal<ModelState>,
+    pub gpu: RwSignal<GpuStatus>,
+    pub choice: RwSignal<Choice>,
+    pub thresholds: RwSignal<RiskThresholds>,
+    /// `model/card.json`, fetched after the model so it never delays the first verdict.
+    pub card: RwSignal<Option<ModelCard>>,
+}
+
+impl Shared {
+    /// Which backend scores a single name (`batch == false`) or a batch, given the choice and
+    /// what is loaded; the CPU whenever the WebGPU engine is not ready.
+    pub fn backend_for(&self, batch: bool) -> Backend {
+        let ready = matches!(self.gpu.get_untracked(), GpuStatus::Ready { .. })
+            && engine::engine().is_some_and(|e| e.gpu_loaded());
+        let hardware = matches!(self.gpu.get_untracked(), GpuStatus::Ready { software: false, .. });
+        match self.choice.get_untracked() {
+            Choice::WebGpu if ready => Backend::WebGpu,
+            Choice::Auto if batch && ready && hardware => Backend::WebGpu,
+            _ => Backend::Cpu,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    Single,
+    Batch,
+    Card,
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let choice = assets::url_flag("backend").and_then(|b| Choice::parse(&b)).unwrap_or(Choice::Auto);
+    let shared = Shared {
+        model: RwSignal::new(ModelState::Loading(0.0)),
+        gpu: RwSignal::new(GpuStatus::Probing),
+        choice: RwSignal::new(choice),
+        thresholds: RwSignal::new(RiskThresholds::default()),
+        card: RwSignal::new(None),
+    };
+    provide_context(shared);
+    spawn_local(load_model(shared));
+    // Switching to WebGPU loads its engine if the browser has an adapter and it is not loaded.
+    Effect::new(move |_| {
+        let choice = shared.choice.get();
+        if shared.model.get() == ModelState::Ready {
+            spawn_local(maybe_load_gpu(shared, choice));
+        }
+    });
+    let (tab, set_tab) = signal(Tab::Single);
+    let tab_button = move |which: Tab, label: &'static str| {
+        view! {
+            <button
+                role="tab"
+                class:active=move || tab.get() == which
+                aria-selected=move || (tab.get() == which).to_string()
+                on:click=move |_| set_tab.set(which)
+            >
+                {label}
+            </button>
+        }
+    };
+    view! {
+        <header>
+            <h1>"DGA domain detector"</h1>
+            <p class="privacy">
+                "Scores domain names for signs of a domain generation algorithm, in this browser: nothing you type or paste is sent anywhere."
+            </p>
+            <StatusBar/>
+        </header>
+        <nav role="tablist">
+            {tab_button(Tab::Single, "Single domain")}
+            {tab_button(Tab::Batch, "Batch")}
+            {tab_button(Tab::Card, "Model card")}
+        </nav>
+        <main>
+            // Tabs stay mounted so typed text and batch results survive switching.
+            <section class:hidden=move || tab.get() != Tab::Single><crate::single::Single/></section>
+            <section class:hidden=move || tab.get() != Tab::Batch><crate::batch::Batch/></section>
+            <section class:hidden=move || tab.get() != Tab::Card><crate::card::Card/></section>
+        </main>
+    }
+}
+
+/// Downloads the weights and the model card, then installs the CPU engine.
+async fn load_model(shared: Shared) {
+    // `?weights=` loads another same-origin file (the browser tests use a corrupt one).
+    let url = assets::url_flag("weights").unwrap_or_else(|| WEIGHTS_URL.to_owned());
+    let weights = assets::fetch_bytes(&url, |p| shared.model.set(ModelState::Loading(p))).await;
+    let weights = match weights {
+        Ok(w) => w,
+        Err(e) => return shared.model.set(ModelState::Failed(e)),
+    };
+    match engine::install(weights, &url) {
+        Ok(()) => {
+            assets::mark("dga-model-ready");
+            shared.model.set(ModelState::Ready);
+        }
+        Err(e) => return shared.model.set(ModelState::Failed(e)),
+    }
+    // The card is optional: the page scores without it and says so on its tab.
+    if let Ok(text) = assets::fetch_text(CARD_URL).await {
+        shared.card.set(serde_json::from_str(&text).ok());
+    }
+}
+
+/// Probes for WebGPU once, then loads its engine when the choice asks for it: always for
+/// `webgpu`, for `auto` only on a hardware adapter (a software one is slower than the CPU path).
+async fn maybe_load_gpu(shared: Shared, choice: Choice) {
+    if shared.gpu.get_untracked() == GpuStatus::Probing {
+        let status = engine::probe_gpu().await;
+        shared.gpu.set(status);
+    }
+    let GpuStatus::Available { adapter, software } = shared.gpu.get_untracked() else { return };
+    let wanted = match choice {
+        Choice::WebGpu => true,
+        Choice::Auto => !software,
+        Choice::Cpu => false,
+    };
+    let Some(engine) = engine::engine().filter(|_| wanted) else { return };
+    shared.gpu.set(GpuStatus::Loading);
+    match engine.load_gpu().await {
+        Ok(name) => {
+            let adapter = if name.trim().is_empty() { adapter } else { name };
+            shared.gpu.set(GpuStatus::Ready { adapter, software });
+        }
+        Err(e) => shared.gpu.set(GpuStatus::Failed(e)),
+    }
+}
+
+/// Model loading state, engine choice, WebGPU state and risk thresholds.
+#[component]
+fn StatusBar() -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let model_line = move || match shared.model.get() {
+        ModelState::Loading(p) => view! {
+            <span class="loading">"Loading the model… " <progress max="1" value=p></progress></span>
+        }
+        .into_any(),
+        ModelState::Ready => view! { <span class="ready" id="model-status">"Model ready"</span> }.into_any(),
+        ModelState::Failed(e) => view! {
+            <span class="error" id="model-status" role="alert">{format!("The model could not be loaded: {e}")}</span>
+        }
+        .into_any(),
+    };
+    let set_threshold = move |high: bool, text: String| {
+        if let Ok(value) = text.parse::<f32>() {
+            let value = value.clamp(0.0, 1.0);
+            shared.thresholds.update(|t| if high { t.high = value } else { t.medium = value });
+        }
+    };
+    view! {
+        <div class="status">
+            {model_line}
+            <label>
+                "Engine "
+                <select
+                    id="engine"
+                    prop:value=move || shared.choice.get().as_str()
+                    on:change=move |ev| {
+                        if let Some(c) = Choice::parse(&event_target_value(&ev)) {
+                            shared.choice.set(c)
+                        }
+                    }
+                >
+                    <option value="auto">"Auto: CPU for single names, WebGPU for batches"</option>
+                    <option value="cpu">"CPU (wasm)"</option>
+                    <option value="webgpu">"WebGPU"</option>
+                </select>
+            </label>
+            <span id="gpu-status">{move || shared.gpu.get().describe()}</span>
+            <label>
+                "High risk ≥ "
+                <input type="number" min="0" max="1" step="0.05" id="threshold-high"
+                    prop:value=move || shared.thresholds.get().high.to_string()
+                    on:change=move |ev| set_threshold(true, event_target_value(&ev))/>
+            </label>
+            <label>
+                "Medium ≥ "
+                <input type="number" min="0" max="1" step="0.05" id="threshold-medium"
+                    prop:value=move || shared.thresholds.get().medium.to_string()
+                    on:change=move |ev| set_threshold(false, event_target_value(&ev))/>
+            </label>
+        </div>
+    }
+}

@@ -1,0 +1,298 @@
+//! The batch tab: a pasted list, free text or log lines, or an uploaded file, scored in steps
+//! with a progress bar; a sortable, filterable table, a histogram and a CSV download.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use model_core::extract;
+use model_core::report::{CSV_HEADER, csv_row};
+use model_core::{DomainError, RiskThresholds, Verdict};
+use wasm_bindgen::JsCast;
+
+use crate::app::{ModelState, Shared};
+use crate::assets;
+use crate::engine::{self, Row};
+
+/// Uploads beyond this many lines are cut, and the visitor told.
+const MAX_LINES: usize = 100_000;
+/// Rows drawn in the table; all rows go into the CSV.
+const MAX_SHOWN: usize = 1_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Line,
+    DgaFirst,
+    BenignFirst,
+    Domain,
+}
+
+/// What a finished run left.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Outcome {
+    rows: Vec<Row>,
+    skipped_words: usize,
+    note: Option<String>,
+    summary: String,
+}
+
+#[component]
+pub fn Batch() -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let (text, set_text) = signal(String::new());
+    let progress = RwSignal::new(None::<f64>);
+    let outcome = RwSignal::new(Outcome::default());
+    let (filter, set_filter) = signal(String::new());
+    let (risk_filter, set_risk_filter) = signal(String::from("all"));
+    let (order, set_order) = signal(Order::Line);
+
+    let run = move |input: String, note: Option<String>| {
+        if progress.get_untracked().is_some() {
+            return;
+        }
+        progress.set(Some(0.0));
+        spawn_local(async move {
+            let result = score_text(shared, &input, progress).await;
+            progress.set(None);
+            outcome.set(match result {
+                Ok(mut o) => {
+                    o.note = note;
+                    o
+                }
+                Err(e) => Outcome { note: Some(e), ..Default::default() },
+            });
+        });
+    };
+    let on_file = move |ev: leptos::ev::Event| {
+        let input: Option<web_sys::HtmlInputElement> = ev.target().and_then(|t| t.dyn_into().ok());
+        let Some(file) = input.and_then(|i| i.files()).and_then(|f| f.get(0)) else { return };
+        spawn_local(async move {
+            match assets::read_file(&file).await {
+                Ok(content) => {
+                    let (list, note) = file_to_list(&file.name(), &content);
+                    set_text.set(String::new());
+                    run(list, note);
+                }
+                Err(e) => outcome.set(Outcome { note: Some(format!("cannot read {}: {e}", file.name())), ..Default::default() }),
+            }
+        });
+    };
+
+    let visible = move || {
+        let o = outcome.get();
+        let needle = filter.get().to_lowercase();
+        let risk = risk_filter.get();
+        let thresholds = shared.thresholds.get();
+        let mut rows: Vec<Row> = o
+            .rows
+            .into_iter()
+            .filter(|r| needle.is_empty() || r.verdict.input.to_lowercase().contains(&needle))
+            .filter(|r| match (&r.verdict.result, risk.as_str()) {
+                (_, "all") => true,
+                (Err(_), "error") => true,
+                (Ok(s), level) => thresholds.risk(s.p_dga).as_str() == level,
+                _ => false,
+            })
+            .collect();
+        let p = |r: &Row| r.verdict.result.as_ref().map(|s| s.logit).unwrap_or(f32::NEG_INFINITY);
+        match order.get() {
+            Order::Line => {}
+            Order::DgaFirst => rows.sort_by(|a, b| p(b).total_cmp(&p(a))),
+            Order::BenignFirst => rows.sort_by(|a, b| p(a).total_cmp(&p(b))),
+            Order::Domain => rows.sort_by(|a, b| a.verdict.input.cmp(&b.verdict.input)),
+        }
+        let total = rows.len();
+        rows.truncate(MAX_SHOWN);
+        (rows, total)
+    };
+
+    let download = move |_| {
+        let o = outcome.get_untracked();
+        let csv = to_csv(&o.rows, shared.thresholds.get_untracked());
+        if let Err(e) = assets::download("dga-verdicts.csv", "text/csv", &csv) {
+            outcome.update(|o| o.note = Some(format!("download failed: {e}")));
+        }
+    };
+
+    view! {
+        <label for="batch-input">"Paste domains, URLs, e-mail addresses or log lines (one name per line, or free text)"</label>
+        <textarea id="batch-input" rows="10" spellcheck="false" prop:value=text
+            on:input=move |ev| set_text.set(event_target_value(&ev))></textarea>
+        <div class="actions">
+            <button id="batch-score"
+                disabled=move || shared.model.get() != ModelState::Ready || progress.get().is_some()
+                on:click=move |_| run(text.get_untracked(), None)>"Score"</button>
+            <label class="file">"or upload a .txt / .csv (up to 100,000 lines) "
+                <input id="batch-file" type="file" accept=".txt,.csv,text/plain,text/csv" on:change=on_file/>
+            </label>
+            {move || progress.get().map(|p| view! {
+                <progress id="batch-progress" max="1" value=p></progress>
+                <span>{format!(" {:.0}%", p * 100.0)}</span>
+            })}
+        </div>
+        {move || outcome.get().note.map(|n| view! { <p class="note" id="batch-note">{n}</p> })}
+        <Show when=move || !outcome.get().rows.is_empty()>
+            <p id="batch-summary">{move || outcome.get().summary}</p>
+            <Histogram rows=Signal::derive(move || outcome.get().rows)/>
+            <div class="actions">
+                <input id="batch-filter" type="search" placeholder="filter" prop:value=filter
+                    on:input=move |ev| set_filter.set(event_target_value(&ev))/>
+                <select id="batch-risk" on:change=move |ev| set_risk_filter.set(event_target_value(&ev))>
+                    <option value="all">"all"</option>
+                    <option value="high">"high risk"</option>
+                    <option value="medium">"medium risk"</option>
+                    <option value="low">"low risk"</option>
+                    <option value="error">"not scored"</option>
+                </select>
+                <select id="batch-order" on:change=move |ev| set_order.set(match event_target_value(&ev).as_str() {
+                    "dga" => Order::DgaFirst,
+                    "benign" => Order::BenignFirst,
+                    "domain" => Order::Domain,
+                    _ => Order::Line,
+                })>
+                    <option value="line">"input order"</option>
+                    <option value="dga">"most DGA-like first"</option>
+                    <option value="benign">"most benign first"</option>
+                    <option value="domain">"by input A–Z"</option>
+                </select>
+                <button id="batch-download" on:click=download>"Download CSV"</button>
+            </div>
+            {move || {
+                let (rows, total) = visible();
+                let shown = rows.len();
+                let thresholds = shared.thresholds.get();
+                view! {
+                    <p class="muted" id="batch-shown">{
+                        if total > shown { format!("showing {shown} of {total} rows; the CSV has all") } else { format!("{total} rows") }
+                    }</p>
+                    <table id="batch-table">
+                        <thead><tr><th>"line"</th><th>"input"</th><th>"domain"</th><th>"p_dga"</th><th>"risk"</th></tr></thead>
+                        <tbody>{rows.into_iter().map(|r| row_view(r, thresholds)).collect_view()}</tbody>
+                    </table>
+                }
+            }}
+        </Show>
+    }
+}
+
+fn row_view(row: Row, thresholds: RiskThresholds) -> impl IntoView {
+    let (domain, p, risk, class) = match &row.verdict.result {
+        Ok(s) => {
+            let risk = thresholds.risk(s.p_dga).as_str();
+            (s.domain.name.clone(), format!("{:.4}", s.p_dga), risk.to_owned(), format!("risk risk-{risk}"))
+        }
+        Err(DomainError::IpAddress(_)) => (String::new(), String::new(), "IP skipped".into(), "skipped".into()),
+        Err(e) => (e.to_string(), String::new(), "not scored".into(), "skipped".into()),
+    };
+    view! {
+        <tr>
+            <td>{row.line}</td>
+            <td>{row.verdict.input}</td>
+            <td>{domain}</td>
+            <td class="num">{p}</td>
+            <td><span class=class>{risk}</span></td>
+        </tr>
+    }
+}
+
+/// Extracts candidates, normalises and scores them on the batch backend.
+async fn score_text(shared: Shared, input: &str, progress: RwSignal<Option<f64>>) -> Result<Outcome, String> {
+    let Some(engine) = engine::engine() else { return Err("the model is not loaded".into()) };
+    let extracted = extract::candidates(input);
+    if extracted.candidates.is_empty() {
+        return Err("nothing to score: no line holds a name".into());
+    }
+    let inputs: Vec<&str> = extracted.candidates.iter().map(|c| c.text).collect();
+    let backend = shared.backend_for(true);
+    let started = assets::now_ms();
+    let verdicts = engine.score(&inputs, backend, &|p| progress.set(Some(p))).await?;
+    let seconds = (assets::now_ms() - started) / 1000.0;
+    let rows: Vec<Row> =
+        extracted.candidates.iter().zip(verdicts).map(|(c, verdict)| Row { line: c.line, verdict }).collect();
+    let scored = rows.iter().filter(|r| r.verdict.result.is_ok()).count();
+    let ips = rows.iter().filter(|r| matches!(r.verdict.result, Err(DomainError::IpAddress(_)))).count();
+    let unparsable = rows.len() - scored - ips;
+    let summary = format!(
+        "{scored} scored, {ips} IP addresses skipped, {unparsable} not scorable, {} other words ignored; {:.2} s on {} ({:.0} names/s)",
+        extracted.skipped_words,
+        seconds,
+        backend.label(),
+        rows.len() as f64 / seconds.max(1e-6)
+    );
+    Ok(Outcome { rows, skipped_words: extracted.skipped_words, note: None, summary })
+}
+
+/// An uploaded file as a list to score: a CSV's `domain` column, or the text itself; at most
+/// [`MAX_LINES`] lines, with a note when cut.
+fn file_to_list(name: &str, content: &str) -> (String, Option<String>) {
+    let total = content.lines().count();
+    let kept: String = if total > MAX_LINES {
+        content.lines().take(MAX_LINES).collect::<Vec<_>>().join("\n")
+    } else {
+        content.to_owned()
+    };
+    let mut note = (total > MAX_LINES).then(|| format!("{name} has {total} lines; scored the first {MAX_LINES}"));
+    let header = kept.lines().next().unwrap_or_default().to_ascii_lowercase();
+    let column = header.split(',').map(|c| c.trim().trim_matches('"')).position(|c| c == "domain");
+    if let (true, Some(column)) = (header.contains(','), column) {
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(kept.as_bytes());
+        let mut list = Vec::new();
+        let mut bad = 0;
+        for record in reader.records() {
+            match record {
+                Ok(r) => list.push(r.get(column).unwrap_or("").replace(['\n', '\r'], " ")),
+                Err(_) => bad += 1,
+            }
+        }
+        if bad > 0 {
+            note = Some(format!("{}{bad} unreadable CSV rows skipped", note.map(|n| n + "; ").unwrap_or_default()));
+        }
+        return (list.join("\n"), note);
+    }
+    (kept, note)
+}
+
+/// All rows as CSV (same columns as `trainer predict`, plus the input line), with the risk at
+/// the thresholds on screen.
+fn to_csv(rows: &[Row], thresholds: RiskThresholds) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header: Vec<&str> = std::iter::once("line").chain(CSV_HEADER).collect();
+    let _ = writer.write_record(&header);
+    for row in rows {
+        let mut verdict: Verdict = row.verdict.clone();
+        if let Ok(s) = &mut verdict.result {
+            s.risk = thresholds.risk(s.p_dga);
+        }
+        let cells = csv_row(&verdict);
+        let _ = writer.write_record(std::iter::once(row.line.to_string()).chain(cells));
+    }
+    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Counts of `p_dga` in 20 bins as SVG bars.
+#[component]
+fn Histogram(rows: Signal<Vec<Row>>) -> impl IntoView {
+    const BINS: usize = 20;
+    let bars = move || {
+        let mut counts = [0usize; BINS];
+        for row in rows.get() {
+            if let Ok(s) = &row.verdict.result {
+                counts[((s.p_dga * BINS as f32) as usize).min(BINS - 1)] += 1;
+            }
+        }
+        let most = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+        counts
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let h = 100.0 * c as f64 / most;
+                let title = format!("p_dga {:.2}–{:.2}: {c}", i as f64 / BINS as f64, (i + 1) as f64 / BINS as f64);
+                view! { <rect x=i * 20 + 1 y=100.0 - h width="18" height=h><title>{title}</title></rect> }
+            })
+            .collect_view()
+    };
+    view! {
+        <figure class="histogram">
+            <svg viewBox="0 0 400 100" role="img" aria-label="histogram of p_dga">{bars}</svg>
+            <figcaption>"p_dga from 0 (left) to 1 (right)"</figcaption>
+        </figure>
+    }
+}

@@ -1,0 +1,99 @@
+//! The model-card tab: what the trainer measured on its held-out test split, drawn from
+//! `model/card.json`, and what runs here now.
+
+use leptos::prelude::*;
+use model_core::ModelCard;
+
+use crate::app::{ModelState, Shared};
+
+#[component]
+pub fn Card() -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    move || {
+        if shared.model.get() != ModelState::Ready {
+            return view! { <p class="muted">"The model card appears once the model has loaded."</p> }.into_any();
+        }
+        match shared.card.get() {
+            Some(card) => view! { <CardView card/> }.into_any(),
+            None => view! { <p class="note">"No model card: model/card.json is missing or unreadable. Verdicts still work."</p> }.into_any(),
+        }
+    }
+}
+
+fn percent(x: f64) -> String {
+    format!("{:.2}%", 100.0 * x)
+}
+
+#[component]
+fn CardView(card: ModelCard) -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let r = card.report;
+    let c = card.config;
+    let [[tn, fp], [fn_, tp]] = r.confusion;
+    let mut families = r.families;
+    families.sort_by(|a, b| a.recall.total_cmp(&b.recall));
+    let metrics = [
+        ("F1", format!("{:.4}", r.f1)),
+        ("Precision", format!("{:.4}", r.precision)),
+        ("Recall", format!("{:.4}", r.recall)),
+        ("Accuracy", format!("{:.4}", r.accuracy)),
+        ("ROC-AUC", format!("{:.4}", r.roc_auc)),
+        ("PR-AUC", format!("{:.4}", r.pr_auc)),
+        ("TPR at FPR 1%", percent(r.tpr_at_fpr_1pct)),
+        ("TPR at FPR 0.1%", percent(r.tpr_at_fpr_0_1pct)),
+    ];
+    view! {
+        <p>{format!("Measured on the {}: {} names ({} DGA, {} benign).", card.evaluated_on, r.n, r.n_dga, r.n_legit)}</p>
+        <table id="card-metrics">
+            {metrics.into_iter().map(|(k, v)| view! { <tr><th>{k}</th><td class="num">{v}</td></tr> }).collect_view()}
+        </table>
+        <h3>"Model"</h3>
+        <p id="card-model">{format!(
+            "{} parameters; transformer encoder, {} layers, d_model {}, {} heads, FFN {}, up to {} characters; weights {:.0} KiB (half precision).",
+            card.parameters, c.n_layers, c.d_model, c.n_heads, c.d_ff, c.tokeniser.max_len,
+            card.weights_bytes as f64 / 1024.0,
+        )}</p>
+        <p>"Running here: CPU (wasm), always available; " {move || shared.gpu.get().describe()}</p>
+        <div class="curves">
+            <Curve title="ROC" x_label="false-positive rate" y_label="true-positive rate" points=r.roc/>
+            <Curve title="Precision–recall" x_label="recall" y_label="precision" points=r.pr/>
+        </div>
+        <h3>"Confusion matrix at p_dga 0.5"</h3>
+        <table id="card-confusion">
+            <tr><th></th><th>"predicted benign"</th><th>"predicted DGA"</th></tr>
+            <tr><th>"benign"</th><td class="num">{tn}</td><td class="num">{fp}</td></tr>
+            <tr><th>"DGA"</th><td class="num">{fn_}</td><td class="num">{tp}</td></tr>
+        </table>
+        <h3>"Recall per DGA family (weakest first)"</h3>
+        <div class="scroll">
+            <table id="card-families">
+                <thead><tr><th>"family"</th><th>"names"</th><th>"recall at 0.5"</th><th>"recall at FPR 0.1%"</th></tr></thead>
+                <tbody>{families.into_iter().map(|f| view! {
+                    <tr><td>{f.family}</td><td class="num">{f.n}</td><td class="num">{percent(f.recall)}</td><td class="num">{percent(f.recall_at_fpr_0_1pct)}</td></tr>
+                }).collect_view()}</tbody>
+            </table>
+        </div>
+        <h3>"False-positive rate per benign source"</h3>
+        <table id="card-sources">
+            <thead><tr><th>"source"</th><th>"names"</th><th>"FPR at 0.5"</th></tr></thead>
+            <tbody>{r.sources.into_iter().map(|s| view! {
+                <tr><td>{s.source}</td><td class="num">{s.n}</td><td class="num">{percent(s.fpr)}</td></tr>
+            }).collect_view()}</tbody>
+        </table>
+    }
+}
+
+/// A curve on the unit square as SVG.
+#[component]
+fn Curve(title: &'static str, x_label: &'static str, y_label: &'static str, points: Vec<(f64, f64)>) -> impl IntoView {
+    let path: String = points.iter().map(|(x, y)| format!("{:.2},{:.2} ", 10.0 + 180.0 * x, 190.0 - 180.0 * y)).collect();
+    view! {
+        <figure>
+            <svg viewBox="0 0 200 200" role="img" aria-label=title>
+                <rect x="10" y="10" width="180" height="180" class="frame"></rect>
+                <polyline points=path class="curve"></polyline>
+            </svg>
+            <figcaption>{format!("{title}: {y_label} against {x_label}")}</figcaption>
+        </figure>
+    }
+}

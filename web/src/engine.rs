@@ -1,0 +1,234 @@
+//! The one place the page touches the model: the CPU detector (Burn's Flex backend in wasm),
+//! the optional WebGPU engine, and which of them scores what. Loaded once, kept out of Leptos
+//! signals (Burn modules are not `Send`) in a thread-local.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use burn::backend::Flex;
+use model_core::explain::{self, BenignTrigrams, NameFeatures};
+use model_core::{Detector, Domain, DomainError, Verdict, normalise};
+use wasm_bindgen::prelude::*;
+
+use crate::assets::yield_to_browser;
+
+#[wasm_bindgen(module = "/js/gpu.js")]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = gpuAdapter)]
+    async fn gpu_adapter() -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_name = gpuLoad)]
+    async fn gpu_load(weights: &[u8]) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch, js_name = gpuLogits)]
+    async fn gpu_logits(scorer: &JsValue, tokens: &[u32], lengths: &[u32]) -> Result<JsValue, JsValue>;
+}
+
+/// Names scored per step on the CPU before the page yields to the browser: small enough that
+/// typing stays smooth (a step is tens of milliseconds), large enough to fill a batch.
+const CPU_STEP: usize = 256;
+/// Names per call into the WebGPU engine: one call is a few large batches.
+const GPU_STEP: usize = 4096;
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Cpu,
+    WebGpu,
+}
+
+impl Backend {
+    pub fn label(self) -> &'static str {
+        match self {
+            Backend::Cpu => "CPU (wasm)",
+            Backend::WebGpu => "WebGPU",
+        }
+    }
+}
+
+/// What the visitor asked for (also `?backend=auto|cpu|webgpu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// Single names on the CPU (lowest latency); batches on WebGPU when a hardware adapter is
+    /// loaded, since a batch is where a GPU pays for its download and start-up.
+    Auto,
+    Cpu,
+    WebGpu,
+}
+
+impl Choice {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "auto" => Some(Choice::Auto),
+            "cpu" => Some(Choice::Cpu),
+            "webgpu" | "gpu" => Some(Choice::WebGpu),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Choice::Auto => "auto",
+            Choice::Cpu => "cpu",
+            Choice::WebGpu => "webgpu",
+        }
+    }
+}
+
+/// The WebGPU engine's state, shown to the visitor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GpuStatus {
+    Probing,
+    Missing(String),
+    Available { adapter: String, software: bool },
+    Loading,
+    Ready { adapter: String, software: bool },
+    Failed(String),
+}
+
+impl GpuStatus {
+    pub fn describe(&self) -> String {
+        match self {
+            GpuStatus::Probing => "WebGPU: checking…".into(),
+            GpuStatus::Missing(why) => format!("WebGPU: not available ({why})"),
+            GpuStatus::Available { adapter, software } => {
+                format!("WebGPU: available, not loaded ({adapter}{})", if *software { ", software" } else { "" })
+            }
+            GpuStatus::Loading => "WebGPU: loading the engine…".into(),
+            GpuStatus::Ready { adapter, software } => {
+                format!("WebGPU: ready ({adapter}{})", if *software { ", software" } else { "" })
+            }
+            GpuStatus::Failed(why) => format!("WebGPU: failed, using the CPU ({why})"),
+        }
+    }
+}
+
+/// The loaded model and what came with it.
+pub struct Engine {
+    cpu: Detector<Flex>,
+    weights: Vec<u8>,
+    gpu: RefCell<Option<JsValue>>,
+}
+
+thread_local! {
+    static ENGINE: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
+}
+
+/// The loaded engine, once [`install`] has run.
+pub fn engine() -> Option<Rc<Engine>> {
+    ENGINE.with(|e| e.borrow().clone())
+}
+
+/// Decodes the weights on the CPU and makes them the page's engine.
+pub fn install(weights: Vec<u8>, url: &str) -> Result<(), String> {
+    let cpu = Detector::<Flex>::from_weights(&weights, Default::default())
+        .map_err(|e| format!("the model file {url} cannot be used: {e}"))?;
+    let engine = Engine { cpu, weights, gpu: RefCell::new(None) };
+    ENGINE.with(|e| *e.borrow_mut() = Some(Rc::new(engine)));
+    Ok(())
+}
+
+/// Asks the browser for a WebGPU adapter without loading anything.
+pub async fn probe_gpu() -> GpuStatus {
+    match gpu_adapter().await {
+        Ok(info) if info.is_null() || info.is_undefined() => {
+            GpuStatus::Missing("this browser offers no WebGPU adapter".into())
+        }
+        Ok(info) => {
+            let field = |k: &str| js_sys::Reflect::get(&info, &k.into()).ok();
+            GpuStatus::Available {
+                adapter: field("name").and_then(|v| v.as_string()).unwrap_or_default(),
+                software: field("fallback").and_then(|v| v.as_bool()).unwrap_or(false),
+            }
+        }
+        Err(e) => GpuStatus::Missing(describe(&e)),
+    }
+}
+
+fn describe(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| js_sys::Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()))
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// One scored (or unscorable) input of a batch, with the line it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub line: usize,
+    pub verdict: Verdict,
+}
+
+impl Engine {
+    pub fn gpu_loaded(&self) -> bool {
+        self.gpu.borrow().is_some()
+    }
+
+    /// Loads the WebGPU engine with the same weights; returns the adapter's name.
+    pub async fn load_gpu(&self) -> Result<String, String> {
+        let scorer = gpu_load(&self.weights).await.map_err(|e| describe(&e))?;
+        let adapter = js_sys::Reflect::get(&scorer, &"adapter".into()).ok().and_then(|a| a.as_string());
+        *self.gpu.borrow_mut() = Some(scorer);
+        Ok(adapter.unwrap_or_default())
+    }
+
+    /// DGA log-odds of token sequences on `backend`, yielding to the browser between steps and
+    /// reporting the fraction done.
+    pub async fn logits(&self, sequences: &[Vec<u32>], backend: Backend, progress: &dyn Fn(f64)) -> Result<Vec<f32>, String> {
+        let scorer = self.gpu.borrow().clone();
+        let mut logits = Vec::with_capacity(sequences.len());
+        match (backend, scorer) {
+            (Backend::WebGpu, Some(scorer)) => {
+                for step in sequences.chunks(GPU_STEP) {
+                    let lengths: Vec<u32> = step.iter().map(|s| s.len() as u32).collect();
+                    let tokens: Vec<u32> = step.concat();
+                    let values = gpu_logits(&scorer, &tokens, &lengths).await.map_err(|e| describe(&e))?;
+                    logits.extend(js_sys::Float32Array::from(values).to_vec());
+                    progress(logits.len() as f64 / sequences.len() as f64);
+                }
+            }
+            (Backend::WebGpu, None) => return Err("the WebGPU engine is not loaded".into()),
+            (Backend::Cpu, _) => {
+                for step in sequences.chunks(CPU_STEP) {
+                    logits.extend(self.cpu.logits_of_sequences(step));
+                    progress(logits.len() as f64 / sequences.len() as f64);
+                    if sequences.len() > CPU_STEP {
+                        yield_to_browser().await;
+                    }
+                }
+            }
+        }
+        Ok(logits)
+    }
+
+    /// Verdicts for `inputs` in order, normalising here and scoring on `backend`.
+    pub async fn score(&self, inputs: &[&str], backend: Backend, progress: &dyn Fn(f64)) -> Result<Vec<Verdict>, String> {
+        let domains: Vec<Result<Domain, DomainError>> = inputs.iter().map(|s| normalise(s)).collect();
+        let tokeniser = self.cpu.tokeniser();
+        let sequences: Vec<Vec<u32>> = domains.iter().flatten().map(|d| tokeniser.encode(d)).collect();
+        let logits = self.logits(&sequences, backend, progress).await?;
+        Ok(self.cpu.verdicts(inputs, domains, logits))
+    }
+
+    /// Why a name scored as it did: its features and each character's pull on `p_dga`.
+    pub async fn explain(
+        &self,
+        domain: &Domain,
+        benign: Option<&BenignTrigrams>,
+        backend: Backend,
+    ) -> Result<Explanation, String> {
+        let tokeniser = self.cpu.tokeniser();
+        let features = explain::features(domain.registrable_label(), tokeniser, benign);
+        let view = tokeniser.view(domain).to_owned();
+        let variants = explain::deletion_variants(&tokeniser.encode(domain));
+        let logits = self.logits(&variants, backend, &|_| {}).await?;
+        let influence = explain::influence(&logits);
+        // The model reads at most max_len - 1 characters; the rest has no influence to show.
+        let characters = view.chars().zip(influence.into_iter().chain(std::iter::repeat(0.0))).collect();
+        Ok(Explanation { features, characters })
+    }
+}
+
+/// A name's features and per-character influence on `p_dga` (see [`explain::influence`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explanation {
+    pub features: NameFeatures,
+    pub characters: Vec<(char, f32)>,
+}
