@@ -36,9 +36,15 @@ impl<B: Backend> TokenBatch<B> {
                 pad[at] = false;
             }
         }
-        let int = |values: Vec<i32>| Tensor::from_data(TensorData::new(values, [batch, seq]), device);
+        let int =
+            |values: Vec<i32>| Tensor::from_data(TensorData::new(values, [batch, seq]), device);
         let mask_pad = Tensor::from_data(TensorData::new(pad, [batch, seq]), device);
-        Self { tokens: int(ids), bigrams: int(bigrams), trigrams: int(trigrams), mask_pad }
+        Self {
+            tokens: int(ids),
+            bigrams: int(bigrams),
+            trigrams: int(trigrams),
+            mask_pad,
+        }
     }
 }
 

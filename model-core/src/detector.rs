@@ -22,7 +22,10 @@ pub struct RiskThresholds {
 
 impl Default for RiskThresholds {
     fn default() -> Self {
-        Self { high: 0.8, medium: 0.6 }
+        Self {
+            high: 0.8,
+            medium: 0.6,
+        }
     }
 }
 
@@ -97,7 +100,14 @@ struct Prepared {
 impl<B: Backend> Detector<B> {
     pub fn new(config: ModelConfig, model: DgaModel<B>, device: B::Device) -> Self {
         let tokeniser = Tokeniser::new(config.tokeniser.clone());
-        Self { model, config, tokeniser, device, thresholds: RiskThresholds::default(), batch_size: DEFAULT_BATCH }
+        Self {
+            model,
+            config,
+            tokeniser,
+            device,
+            thresholds: RiskThresholds::default(),
+            batch_size: DEFAULT_BATCH,
+        }
     }
 
     /// Loads a detector from a weights blob (see [`crate::weights`]).
@@ -138,7 +148,11 @@ impl<B: Backend> Detector<B> {
         let mut logits = vec![0.0; sequences.len()];
         for chunk in length_sorted_chunks(sequences, self.batch_size) {
             let values = self.logit_tensor(&chunk, sequences).try_into_data();
-            scatter(&chunk, values.ok().and_then(|d| d.to_vec::<f32>().ok()), &mut logits);
+            scatter(
+                &chunk,
+                values.ok().and_then(|d| d.to_vec::<f32>().ok()),
+                &mut logits,
+            );
         }
         logits
     }
@@ -148,15 +162,31 @@ impl<B: Backend> Detector<B> {
         let mut logits = vec![0.0; sequences.len()];
         for chunk in length_sorted_chunks(sequences, self.batch_size) {
             let values = self.logit_tensor(&chunk, sequences).into_data_async().await;
-            scatter(&chunk, values.ok().and_then(|d| d.to_vec::<f32>().ok()), &mut logits);
+            scatter(
+                &chunk,
+                values.ok().and_then(|d| d.to_vec::<f32>().ok()),
+                &mut logits,
+            );
         }
         logits
     }
 
     /// Verdicts for inputs already normalised (`domains`, one per input) given the log-odds of
     /// those that normalised, in order: the page normalises once and may score on another engine.
-    pub fn verdicts(&self, inputs: &[&str], domains: Vec<Result<Domain, DomainError>>, logits: Vec<f32>) -> Vec<Verdict> {
-        self.assemble(inputs, Prepared { domains, sequences: Vec::new() }, logits)
+    pub fn verdicts(
+        &self,
+        inputs: &[&str],
+        domains: Vec<Result<Domain, DomainError>>,
+        logits: Vec<f32>,
+    ) -> Vec<Verdict> {
+        self.assemble(
+            inputs,
+            Prepared {
+                domains,
+                sequences: Vec::new(),
+            },
+            logits,
+        )
     }
 
     /// `[chunk]` DGA log-odds for the sequences at `chunk`'s indices: with two classes the
@@ -172,11 +202,20 @@ impl<B: Backend> Detector<B> {
 
     fn prepare<S: AsRef<str>>(&self, inputs: &[S]) -> Prepared {
         let domains: Vec<_> = inputs.iter().map(|s| normalise(s.as_ref())).collect();
-        let sequences = domains.iter().flatten().map(|d| self.tokeniser.encode(d)).collect();
+        let sequences = domains
+            .iter()
+            .flatten()
+            .map(|d| self.tokeniser.encode(d))
+            .collect();
         Prepared { domains, sequences }
     }
 
-    fn assemble<S: AsRef<str>>(&self, inputs: &[S], prepared: Prepared, logits: Vec<f32>) -> Vec<Verdict> {
+    fn assemble<S: AsRef<str>>(
+        &self,
+        inputs: &[S],
+        prepared: Prepared,
+        logits: Vec<f32>,
+    ) -> Vec<Verdict> {
         let mut logits = logits.into_iter();
         inputs
             .iter()
@@ -186,7 +225,12 @@ impl<B: Backend> Detector<B> {
                 result: domain.map(|domain| {
                     let logit = logits.next().unwrap_or(f32::NAN);
                     let p_dga = sigmoid(logit);
-                    Scored { domain, p_dga, logit, risk: self.thresholds.risk(p_dga) }
+                    Scored {
+                        domain,
+                        p_dga,
+                        logit,
+                        risk: self.thresholds.risk(p_dga),
+                    }
                 }),
             })
             .collect()
@@ -203,7 +247,10 @@ pub fn sigmoid(logit: f32) -> f32 {
 fn length_sorted_chunks(sequences: &[Vec<u32>], batch_size: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..sequences.len()).collect();
     order.sort_by_key(|&i| sequences[i].len());
-    order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect()
+    order
+        .chunks(batch_size.max(1))
+        .map(<[usize]>::to_vec)
+        .collect()
 }
 
 /// Writes a chunk's values back to their input positions; a failed read leaves NaN, never a gap.
@@ -231,7 +278,13 @@ mod tests {
 
     #[test]
     fn one_verdict_per_input_in_order_with_errors_in_place() {
-        let inputs = ["xjkd8f2h.com", "", "10.0.0.1", "https://Example.com/x", "localhost"];
+        let inputs = [
+            "xjkd8f2h.com",
+            "",
+            "10.0.0.1",
+            "https://Example.com/x",
+            "localhost",
+        ];
         let verdicts = detector().score(&inputs);
         assert_eq!(verdicts.len(), inputs.len());
         for (v, input) in verdicts.iter().zip(inputs) {
@@ -248,8 +301,14 @@ mod tests {
     #[test]
     fn scores_do_not_depend_on_batch_mates() {
         let det = detector();
-        let alone = det.score(&["ablefell.net"])[0].result.clone().unwrap().p_dga;
-        let many: Vec<String> = (0..700).map(|i| format!("name{i}x{}.com", "q".repeat(i % 40))).collect();
+        let alone = det.score(&["ablefell.net"])[0]
+            .result
+            .clone()
+            .unwrap()
+            .p_dga;
+        let many: Vec<String> = (0..700)
+            .map(|i| format!("name{i}x{}.com", "q".repeat(i % 40)))
+            .collect();
         let mut inputs = many.clone();
         inputs.insert(333, "ablefell.net".into());
         let together = det.score(&inputs)[333].result.clone().unwrap().p_dga;
@@ -278,8 +337,13 @@ mod tests {
     fn logit_matches_softmax_of_the_model_output() {
         let det = detector();
         let tokens = det.tokeniser().encode_text("qwrtzpxk.net");
-        let logits = det.model().forward(TokenBatch::new(&[tokens.clone()], &Default::default()));
-        let softmax: Vec<f32> = burn::tensor::activation::softmax(logits, 1).into_data().to_vec().unwrap();
+        let logits = det
+            .model()
+            .forward(TokenBatch::new(&[tokens.clone()], &Default::default()));
+        let softmax: Vec<f32> = burn::tensor::activation::softmax(logits, 1)
+            .into_data()
+            .to_vec()
+            .unwrap();
         let logit = det.logits_of_sequences(&[tokens])[0];
         assert!((sigmoid(logit) - softmax[1]).abs() < 1e-6);
     }
@@ -287,7 +351,21 @@ mod tests {
     #[test]
     fn risk_levels_follow_thresholds() {
         let t = RiskThresholds::default();
-        assert_eq!([t.risk(0.95), t.risk(0.8), t.risk(0.7), t.risk(0.6), t.risk(0.1)],
-            [Risk::High, Risk::High, Risk::Medium, Risk::Medium, Risk::Low]);
+        assert_eq!(
+            [
+                t.risk(0.95),
+                t.risk(0.8),
+                t.risk(0.7),
+                t.risk(0.6),
+                t.risk(0.1)
+            ],
+            [
+                Risk::High,
+                Risk::High,
+                Risk::Medium,
+                Risk::Medium,
+                Risk::Low
+            ]
+        );
     }
 }

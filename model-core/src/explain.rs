@@ -59,14 +59,22 @@ pub struct NameFeatures {
 }
 
 /// Features of a registrable label (`example` of `mail.example.co.uk`).
-pub fn features(label: &str, tokeniser: &Tokeniser, benign: Option<&BenignTrigrams>) -> NameFeatures {
+pub fn features(
+    label: &str,
+    tokeniser: &Tokeniser,
+    benign: Option<&BenignTrigrams>,
+) -> NameFeatures {
     let chars: Vec<char> = label.chars().collect();
     let n = chars.len().max(1) as f32;
     let mut frequency = std::collections::HashMap::new();
     for c in &chars {
         *frequency.entry(*c).or_insert(0usize) += 1;
     }
-    let entropy = frequency.values().map(|&k| k as f32 / n).map(|p| -p * p.log2()).sum();
+    let entropy = frequency
+        .values()
+        .map(|&k| k as f32 / n)
+        .map(|p| -p * p.log2())
+        .sum();
     let is_vowel = |c: &char| "aeiou".contains(*c);
     let is_consonant = |c: &char| c.is_ascii_lowercase() && !is_vowel(c);
     let longest_consonant_run = chars
@@ -101,9 +109,14 @@ pub fn deletion_variants(tokens: &[u32]) -> Vec<Vec<u32>> {
 /// Per-character influence on `p_dga` from the log-odds of [`deletion_variants`]: how much
 /// higher `p_dga` is with the character than without it (negative: it makes the name look benign).
 pub fn influence(variant_logits: &[f32]) -> Vec<f32> {
-    let Some((&full, deleted)) = variant_logits.split_first() else { return Vec::new() };
+    let Some((&full, deleted)) = variant_logits.split_first() else {
+        return Vec::new();
+    };
     let p = crate::detector::sigmoid(full);
-    deleted.iter().map(|&l| p - crate::detector::sigmoid(l)).collect()
+    deleted
+        .iter()
+        .map(|&l| p - crate::detector::sigmoid(l))
+        .collect()
 }
 
 #[cfg(test)]
@@ -131,7 +144,9 @@ mod tests {
     #[test]
     fn trigrams_seen_in_benign_names_are_less_rare() {
         let t = tokeniser();
-        let names: Vec<Vec<u32>> = ["google", "goodle", "poodle", "doodle"].map(|n| t.encode_text(n)).into();
+        let names: Vec<Vec<u32>> = ["google", "goodle", "poodle", "doodle"]
+            .map(|n| t.encode_text(n))
+            .into();
         let benign = BenignTrigrams::count(names.iter().map(Vec::as_slice));
         let common = benign.rarity_bits(&t.encode_text("oodle")).unwrap();
         let rare = benign.rarity_bits(&t.encode_text("xqzvk")).unwrap();

@@ -28,12 +28,18 @@ pub fn candidates(text: &str) -> Extracted<'_> {
         let words: Vec<&str> = line.split(is_separator).filter(|w| !w.is_empty()).collect();
         let line = index + 1;
         if words.len() == 1 {
-            out.candidates.push(Candidate { text: words[0], line });
+            out.candidates.push(Candidate {
+                text: words[0],
+                line,
+            });
             continue;
         }
         for word in words {
             if looks_like_host(word) {
-                out.candidates.push(Candidate { text: trim_prose(word), line });
+                out.candidates.push(Candidate {
+                    text: trim_prose(word),
+                    line,
+                });
             } else {
                 out.skipped_words += 1;
             }
@@ -44,7 +50,11 @@ pub fn candidates(text: &str) -> Extracted<'_> {
 
 /// Characters that separate words in logs, CSV rows and prose; `[` `]` stay for IPv6 literals.
 fn is_separator(c: char) -> bool {
-    c.is_whitespace() || matches!(c, ',' | ';' | '|' | '"' | '\'' | '`' | '<' | '>' | '(' | ')' | '{' | '}')
+    c.is_whitespace()
+        || matches!(
+            c,
+            ',' | ';' | '|' | '"' | '\'' | '`' | '<' | '>' | '(' | ')' | '{' | '}'
+        )
 }
 
 fn looks_like_host(word: &str) -> bool {
@@ -62,17 +72,19 @@ mod tests {
     use super::*;
 
     fn texts(text: &str) -> Vec<&str> {
-        candidates(text).candidates.into_iter().map(|c| c.text).collect()
+        candidates(text)
+            .candidates
+            .into_iter()
+            .map(|c| c.text)
+            .collect()
     }
 
     #[test]
     fn a_list_keeps_every_line() {
-        assert_eq!(texts("google.com\nxjkd8f2h.com\n\nlocalhost\n10.0.0.1\n"), [
-            "google.com",
-            "xjkd8f2h.com",
-            "localhost",
-            "10.0.0.1"
-        ]);
+        assert_eq!(
+            texts("google.com\nxjkd8f2h.com\n\nlocalhost\n10.0.0.1\n"),
+            ["google.com", "xjkd8f2h.com", "localhost", "10.0.0.1"]
+        );
     }
 
     #[test]
@@ -80,14 +92,17 @@ mod tests {
         let log = "2024-05-01 12:00:01 query A ablefell.net from 10.1.2.3\n\
                    GET https://Example.COM:8443/path?q=1 200 \"curl/8.0\"\n\
                    mail from <bob@mail.example.org>; see evil.com.";
-        assert_eq!(texts(log), [
-            "ablefell.net",
-            "10.1.2.3",
-            "https://Example.COM:8443/path?q=1",
-            "curl/8.0",
-            "bob@mail.example.org",
-            "evil.com"
-        ]);
+        assert_eq!(
+            texts(log),
+            [
+                "ablefell.net",
+                "10.1.2.3",
+                "https://Example.COM:8443/path?q=1",
+                "curl/8.0",
+                "bob@mail.example.org",
+                "evil.com"
+            ]
+        );
         let extracted = candidates(log);
         assert_eq!(extracted.candidates[2].line, 2);
         assert!(extracted.skipped_words >= 8);

@@ -1,7 +1,9 @@
 //! The classifier: learned character, character n-gram and position embeddings, a pre-norm
 //! transformer encoder with a padding mask, and a linear head on the class token.
 
-use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput};
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -82,13 +84,22 @@ impl ModelConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> DgaModel<B> {
         DgaModel {
             characters: EmbeddingConfig::new(VOCAB_SIZE, self.d_model).init(device),
-            bigrams: self.ngram_embeddings.then(|| EmbeddingConfig::new(BIGRAM_VOCAB, self.d_model).init(device)),
-            trigrams: self.ngram_embeddings.then(|| EmbeddingConfig::new(TRIGRAM_BUCKETS, self.d_model).init(device)),
+            bigrams: self
+                .ngram_embeddings
+                .then(|| EmbeddingConfig::new(BIGRAM_VOCAB, self.d_model).init(device)),
+            trigrams: self
+                .ngram_embeddings
+                .then(|| EmbeddingConfig::new(TRIGRAM_BUCKETS, self.d_model).init(device)),
             positions: EmbeddingConfig::new(self.tokeniser.max_len, self.d_model).init(device),
-            encoder: TransformerEncoderConfig::new(self.d_model, self.d_ff, self.n_heads, self.n_layers)
-                .with_dropout(self.dropout)
-                .with_norm_first(true)
-                .init(device),
+            encoder: TransformerEncoderConfig::new(
+                self.d_model,
+                self.d_ff,
+                self.n_heads,
+                self.n_layers,
+            )
+            .with_dropout(self.dropout)
+            .with_norm_first(true)
+            .init(device),
             norm: LayerNormConfig::new(self.d_model).init(device),
             head: LinearConfig::new(self.d_model, CLASSES.len()).init(device),
         }
@@ -116,7 +127,9 @@ impl<B: Backend> DgaModel<B> {
             .encoder
             .forward(TransformerEncoderInput::new(x).mask_pad(batch.mask_pad)); // [batch, seq, d_model]
         let [_, _, d_model] = x.dims();
-        let cls = x.slice([0..batch_size, 0..1]).reshape([batch_size, d_model]); // [batch, d_model]
+        let cls = x
+            .slice([0..batch_size, 0..1])
+            .reshape([batch_size, d_model]); // [batch, d_model]
         // Pre-norm layers leave the residual stream unnormalised; normalise once before the head.
         self.head.forward(self.norm.forward(cls)) // [batch, 2]
     }
@@ -165,7 +178,10 @@ mod tests {
         let logits = |pad_id: i32| {
             let mut batch = TokenBatch::<B>::new(&[vec![1, 5, 6], vec![1, 7, 8, 9, 10]], &device);
             let filler = Tensor::<B, 2, Int>::full([2, 5], pad_id, &device);
-            batch.tokens = batch.tokens.clone().mask_where(batch.mask_pad.clone(), filler);
+            batch.tokens = batch
+                .tokens
+                .clone()
+                .mask_where(batch.mask_pad.clone(), filler);
             model.forward(batch).into_data().to_vec::<f32>().unwrap()
         };
         let (a, b) = (logits(0), logits(17));
@@ -177,7 +193,16 @@ mod tests {
     #[test]
     fn named_sizes_have_the_documented_shapes() {
         let seed = ModelSize::Seed.config();
-        assert_eq!((seed.n_layers, seed.d_model, seed.n_heads, seed.d_ff, seed.tokeniser.max_len), (4, 256, 8, 1024, 64));
+        assert_eq!(
+            (
+                seed.n_layers,
+                seed.d_model,
+                seed.n_heads,
+                seed.d_ff,
+                seed.tokeniser.max_len
+            ),
+            (4, 256, 8, 1024, 64)
+        );
         let device = Default::default();
         let params = seed.init::<B>(&device).parameter_count();
         assert!((3_000_000..3_400_000).contains(&params), "{params}");

@@ -144,7 +144,10 @@ fn check_hostname(name: &str) -> Result<(), DomainError> {
             return Err(DomainError::EmptyLabel);
         }
         if label.len() > MAX_LABEL_LEN {
-            return Err(DomainError::LabelTooLong { label: label.to_owned(), len: label.len() });
+            return Err(DomainError::LabelTooLong {
+                label: label.to_owned(),
+                len: label.len(),
+            });
         }
     }
     Ok(())
@@ -170,7 +173,12 @@ fn split_on_suffix(name: String) -> Result<Domain, DomainError> {
         .filter(|label| !label.is_empty())
         .map(str::to_owned)
         .collect();
-    Ok(Domain { name, suffix, registrable_domain, subdomains })
+    Ok(Domain {
+        name,
+        suffix,
+        registrable_domain,
+        subdomains,
+    })
 }
 
 #[cfg(test)]
@@ -183,14 +191,21 @@ mod tests {
         match (&got, expected) {
             (Ok(d), Ok((name, suffix, registrable))) => {
                 assert_eq!(
-                    (d.name.as_str(), d.suffix.as_str(), d.registrable_domain.as_str()),
+                    (
+                        d.name.as_str(),
+                        d.suffix.as_str(),
+                        d.registrable_domain.as_str()
+                    ),
                     (name, suffix, registrable),
                     "input {input:?}"
                 );
             }
             (Err(e), Err(variant)) => {
                 let debug = format!("{e:?}");
-                assert!(debug.starts_with(variant), "input {input:?}: got {debug}, want {variant}");
+                assert!(
+                    debug.starts_with(variant),
+                    "input {input:?}: got {debug}, want {variant}"
+                );
             }
             _ => panic!("input {input:?}: got {got:?}, want {expected:?}"),
         }
@@ -207,29 +222,87 @@ mod tests {
             ("\"example.com\"", ok("example.com", "com", "example.com")),
             ("'example.com',", ok("example.com", "com", "example.com")),
             ("<example.com>", ok("example.com", "com", "example.com")),
-            ("HTTPS://Www.Example.COM:8080/a?b", ok("www.example.com", "com", "example.com")),
-            ("http://example.com/path/to?q=1#frag", ok("example.com", "com", "example.com")),
+            (
+                "HTTPS://Www.Example.COM:8080/a?b",
+                ok("www.example.com", "com", "example.com"),
+            ),
+            (
+                "http://example.com/path/to?q=1#frag",
+                ok("example.com", "com", "example.com"),
+            ),
             ("example.com:443", ok("example.com", "com", "example.com")),
-            ("example.com/login.php", ok("example.com", "com", "example.com")),
-            ("//cdn.example.com/x.js", ok("cdn.example.com", "com", "example.com")),
-            ("ftp://files.example.org", ok("files.example.org", "org", "example.org")),
-            ("hxxp://evil.example.net/a", ok("evil.example.net", "net", "example.net")),
-            ("user@mail.example.com", ok("mail.example.com", "com", "example.com")),
-            ("mailto:alice@example.org", ok("example.org", "org", "example.org")),
-            ("https://user:pw@example.com:8443/", ok("example.com", "com", "example.com")),
-            ("mail.example.co.uk", ok("mail.example.co.uk", "co.uk", "example.co.uk")),
-            ("a.b.c.example.com.au", ok("a.b.c.example.com.au", "com.au", "example.com.au")),
+            (
+                "example.com/login.php",
+                ok("example.com", "com", "example.com"),
+            ),
+            (
+                "//cdn.example.com/x.js",
+                ok("cdn.example.com", "com", "example.com"),
+            ),
+            (
+                "ftp://files.example.org",
+                ok("files.example.org", "org", "example.org"),
+            ),
+            (
+                "hxxp://evil.example.net/a",
+                ok("evil.example.net", "net", "example.net"),
+            ),
+            (
+                "user@mail.example.com",
+                ok("mail.example.com", "com", "example.com"),
+            ),
+            (
+                "mailto:alice@example.org",
+                ok("example.org", "org", "example.org"),
+            ),
+            (
+                "https://user:pw@example.com:8443/",
+                ok("example.com", "com", "example.com"),
+            ),
+            (
+                "mail.example.co.uk",
+                ok("mail.example.co.uk", "co.uk", "example.co.uk"),
+            ),
+            (
+                "a.b.c.example.com.au",
+                ok("a.b.c.example.com.au", "com.au", "example.com.au"),
+            ),
             ("xjkd8f2h.com", ok("xjkd8f2h.com", "com", "xjkd8f2h.com")),
             ("ablefell.net", ok("ablefell.net", "net", "ablefell.net")),
-            ("_dmarc.example.com", ok("_dmarc.example.com", "com", "example.com")),
+            (
+                "_dmarc.example.com",
+                ok("_dmarc.example.com", "com", "example.com"),
+            ),
             ("my-site.io", ok("my-site.io", "io", "my-site.io")),
-            ("bücher.de", ok("xn--bcher-kva.de", "de", "xn--bcher-kva.de")),
-            ("xn--bcher-kva.de", ok("xn--bcher-kva.de", "de", "xn--bcher-kva.de")),
-            ("BÜCHER.DE", ok("xn--bcher-kva.de", "de", "xn--bcher-kva.de")),
-            ("例子.中国", ok("xn--fsqu00a.xn--fiqs8s", "xn--fiqs8s", "xn--fsqu00a.xn--fiqs8s")),
-            ("ｅｘａｍｐｌｅ.com", ok("example.com", "com", "example.com")),
+            (
+                "bücher.de",
+                ok("xn--bcher-kva.de", "de", "xn--bcher-kva.de"),
+            ),
+            (
+                "xn--bcher-kva.de",
+                ok("xn--bcher-kva.de", "de", "xn--bcher-kva.de"),
+            ),
+            (
+                "BÜCHER.DE",
+                ok("xn--bcher-kva.de", "de", "xn--bcher-kva.de"),
+            ),
+            (
+                "例子.中国",
+                ok(
+                    "xn--fsqu00a.xn--fiqs8s",
+                    "xn--fiqs8s",
+                    "xn--fsqu00a.xn--fiqs8s",
+                ),
+            ),
+            (
+                "ｅｘａｍｐｌｅ.com",
+                ok("example.com", "com", "example.com"),
+            ),
             ("blogspot.com", Err("OnlySuffix")),
-            ("foo.blogspot.com", ok("foo.blogspot.com", "blogspot.com", "foo.blogspot.com")),
+            (
+                "foo.blogspot.com",
+                ok("foo.blogspot.com", "blogspot.com", "foo.blogspot.com"),
+            ),
             ("", Err("Empty")),
             ("   ", Err("Empty")),
             ("\"\"", Err("Empty")),
@@ -249,7 +322,10 @@ mod tests {
             ("example..com", Err("EmptyLabel")),
             (".example.com", Err("EmptyLabel")),
             (&format!("{}.com", "a".repeat(64)), Err("LabelTooLong")),
-            (&format!("{}.com", ["abcdefghij"; 30].join(".")), Err("TooLong")),
+            (
+                &format!("{}.com", ["abcdefghij"; 30].join(".")),
+                Err("TooLong"),
+            ),
             (&"a".repeat(5000), Err("TooLong")),
             ("xn--zz.com", Err("Unparsable")),
         ];

@@ -6,7 +6,15 @@ use std::borrow::Cow;
 use crate::detector::Verdict;
 
 /// Columns of every verdict CSV, in order.
-pub const CSV_HEADER: [&str; 7] = ["input", "domain", "registrable_domain", "p_dga", "logit", "risk", "error"];
+pub const CSV_HEADER: [&str; 7] = [
+    "input",
+    "domain",
+    "registrable_domain",
+    "p_dga",
+    "logit",
+    "risk",
+    "error",
+];
 
 /// The CSV cells of one verdict, text cells already neutralised (see [`neutralise`]).
 pub fn csv_row(verdict: &Verdict) -> [String; 7] {
@@ -27,27 +35,44 @@ pub fn csv_row(verdict: &Verdict) -> [String; 7] {
 /// The CSV cells of an input that has no score, with the reason in `error`.
 pub fn unscored_row(input: &str, error: &str) -> [String; 7] {
     let blank = String::new;
-    [neutralise(input).into_owned(), blank(), blank(), blank(), blank(), blank(), neutralise(error).into_owned()]
+    [
+        neutralise(input).into_owned(),
+        blank(),
+        blank(),
+        blank(),
+        blank(),
+        blank(),
+        neutralise(error).into_owned(),
+    ]
 }
 
 /// Spreadsheets run cells that start with these as formulas; a quote makes them plain text.
 /// Only text cells pass through here: the numeric ones (`p_dga`, `logit`) must stay numbers,
 /// and a negative log-odds starts with `-`.
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}").into() } else { cell.into() }
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::normalise::{DomainError, normalise};
     use crate::detector::{Risk, Scored};
+    use crate::normalise::{DomainError, normalise};
 
     #[test]
     fn formula_cells_are_quoted_and_numbers_are_not() {
         let verdict = Verdict {
             input: "=HYPERLINK(\"x\")".into(),
-            result: Ok(Scored { domain: normalise("example.com").unwrap(), p_dga: 0.25, logit: -1.0986, risk: Risk::Low }),
+            result: Ok(Scored {
+                domain: normalise("example.com").unwrap(),
+                p_dga: 0.25,
+                logit: -1.0986,
+                risk: Risk::Low,
+            }),
         };
         let row = csv_row(&verdict);
         assert_eq!(row[0], "'=HYPERLINK(\"x\")");
@@ -58,7 +83,10 @@ mod tests {
 
     #[test]
     fn unscored_inputs_keep_their_reason() {
-        let verdict = Verdict { input: "@evil".into(), result: Err(DomainError::Empty) };
+        let verdict = Verdict {
+            input: "@evil".into(),
+            result: Err(DomainError::Empty),
+        };
         let row = csv_row(&verdict);
         assert_eq!(row[0], "'@evil");
         assert_eq!(row[6], "empty input");

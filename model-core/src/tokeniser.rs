@@ -23,7 +23,11 @@ pub const TRIGRAM_BUCKETS: usize = 4096;
 
 /// Bigram id of the pair ending at position `j` (0 at the first position, which has none).
 pub fn bigram_id(tokens: &[u32], j: usize) -> u32 {
-    if j == 0 { 0 } else { tokens[j - 1] * VOCAB_SIZE as u32 + tokens[j] }
+    if j == 0 {
+        0
+    } else {
+        tokens[j - 1] * VOCAB_SIZE as u32 + tokens[j]
+    }
 }
 
 /// Hashed trigram id of the triple ending at position `j` (0 before the third position).
@@ -117,7 +121,11 @@ mod tests {
         let ids = tok.encode(&normalise("www.ab9-.co.uk").unwrap_or_else(|e| panic!("{e}")));
         // `ab9-.co.uk`: subdomain dropped by the registrable view.
         let expected: Vec<u32> = std::iter::once(CLS)
-            .chain("ab9-.co.uk".bytes().map(|b| 3 + ALPHABET.find(b as char).unwrap() as u32))
+            .chain(
+                "ab9-.co.uk"
+                    .bytes()
+                    .map(|b| 3 + ALPHABET.find(b as char).unwrap() as u32),
+            )
             .collect();
         assert_eq!(ids, expected);
     }
@@ -125,7 +133,11 @@ mod tests {
     #[test]
     fn views_select_parts_of_the_name() {
         let domain = normalise("mail.example.co.uk").unwrap();
-        let view = |view| Tokeniser::new(TokeniserConfig::new().with_view(view)).view(&domain).to_owned();
+        let view = |view| {
+            Tokeniser::new(TokeniserConfig::new().with_view(view))
+                .view(&domain)
+                .to_owned()
+        };
         assert_eq!(view(InputView::Registrable), "example.co.uk");
         assert_eq!(view(InputView::Label), "example");
         assert_eq!(view(InputView::Full), "mail.example.co.uk");
@@ -157,7 +169,11 @@ mod tests {
         let mut unique = ids[1..].to_vec();
         unique.dedup();
         assert_eq!(unique.len(), ALPHABET.len());
-        assert!(ids[1..].iter().all(|&id| id >= 3 && (id as usize) < VOCAB_SIZE));
+        assert!(
+            ids[1..]
+                .iter()
+                .all(|&id| id >= 3 && (id as usize) < VOCAB_SIZE)
+        );
         assert_eq!(tok.encode_text("A!é"), vec![CLS, UNK, UNK, UNK, UNK]);
     }
 }

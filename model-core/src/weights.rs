@@ -19,7 +19,9 @@ const FORMAT_VERSION: u32 = 1;
 pub enum WeightsError {
     #[error("not a weights file (it does not start with `DGAW`)")]
     NotWeights,
-    #[error("weights format version {0} is not supported (this build reads version {FORMAT_VERSION})")]
+    #[error(
+        "weights format version {0} is not supported (this build reads version {FORMAT_VERSION})"
+    )]
     UnsupportedVersion(u32),
     #[error("weights file is truncated ({0} bytes)")]
     Truncated(usize),
@@ -67,7 +69,9 @@ pub fn decode_weights<B: Backend>(
 
 fn split(bytes: &[u8]) -> Result<(ModelConfig, &[u8]), WeightsError> {
     let word = |at: usize| -> Result<u32, WeightsError> {
-        let slice = bytes.get(at..at + 4).ok_or(WeightsError::Truncated(bytes.len()))?;
+        let slice = bytes
+            .get(at..at + 4)
+            .ok_or(WeightsError::Truncated(bytes.len()))?;
         Ok(u32::from_le_bytes(slice.try_into().expect("four bytes")))
     };
     if bytes.len() < 4 || &bytes[..4] != MAGIC {
@@ -78,8 +82,12 @@ fn split(bytes: &[u8]) -> Result<(ModelConfig, &[u8]), WeightsError> {
         return Err(WeightsError::UnsupportedVersion(version));
     }
     let config_len = word(8)? as usize;
-    let config_end = 12usize.checked_add(config_len).ok_or(WeightsError::Truncated(bytes.len()))?;
-    let config_bytes = bytes.get(12..config_end).ok_or(WeightsError::Truncated(bytes.len()))?;
+    let config_end = 12usize
+        .checked_add(config_len)
+        .ok_or(WeightsError::Truncated(bytes.len()))?;
+    let config_bytes = bytes
+        .get(12..config_end)
+        .ok_or(WeightsError::Truncated(bytes.len()))?;
     let checksum = word(config_end)?;
     let record = &bytes[config_end + 4..];
     if crc32fast::hash(record) != checksum {
@@ -97,7 +105,10 @@ fn validate(config: &ModelConfig) -> Result<(), WeightsError> {
     if config.n_heads == 0 || config.d_model == 0 || config.d_model % config.n_heads != 0 {
         return fail("d_model must be a positive multiple of n_heads");
     }
-    if !(2..=512).contains(&config.tokeniser.max_len) || config.d_model > 4096 || config.n_layers > 64 {
+    if !(2..=512).contains(&config.tokeniser.max_len)
+        || config.d_model > 4096
+        || config.n_layers > 64
+    {
         return fail("sizes out of range");
     }
     Ok(())
@@ -138,7 +149,12 @@ mod tests {
         let device = Default::default();
         let config = ModelSize::Tiny.config();
         let bytes = encode_weights(&config, config.init::<B>(&device));
-        let err = |b: &[u8]| decode_weights::<B>(b, &device).err().map(|e| format!("{e:?}")).unwrap();
+        let err = |b: &[u8]| {
+            decode_weights::<B>(b, &device)
+                .err()
+                .map(|e| format!("{e:?}"))
+                .unwrap()
+        };
         assert!(err(b"").starts_with("NotWeights"));
         assert!(err(b"<html>404</html>").starts_with("NotWeights"));
         assert!(err(&bytes[..10]).starts_with("Truncated"));

@@ -26,7 +26,11 @@ pub enum BackendArg {
 /// Work that runs on whichever backend is chosen at run time.
 pub trait Job {
     type Output;
-    fn run<B: AutodiffBackend>(self, device: B::Device, backend_name: &'static str) -> Result<Self::Output>;
+    fn run<B: AutodiffBackend>(
+        self,
+        device: B::Device,
+        backend_name: &'static str,
+    ) -> Result<Self::Output>;
 }
 
 /// Runs `job` on the backend `choice` names.
@@ -39,7 +43,9 @@ pub fn dispatch<J: Job>(choice: BackendArg, job: J) -> Result<J::Output> {
                 dispatch(BackendArg::Cpu, job)
             }
         }
-        BackendArg::Cpu | BackendArg::Flex => job.run::<Autodiff<CpuBackend>>(Default::default(), "cpu (flex)"),
+        BackendArg::Cpu | BackendArg::Flex => {
+            job.run::<Autodiff<CpuBackend>>(Default::default(), "cpu (flex)")
+        }
         BackendArg::Ndarray => job.run::<Autodiff<NdArray>>(Default::default(), "ndarray"),
         BackendArg::Cuda => run_cuda(job),
         BackendArg::Wgpu => run_wgpu(job),
@@ -56,7 +62,9 @@ fn run_cuda<J: Job>(job: J) -> Result<J::Output> {
 
 #[cfg(not(feature = "cuda"))]
 fn run_cuda<J: Job>(_job: J) -> Result<J::Output> {
-    bail!("this build has no CUDA backend; rebuild with `cargo run --release -p trainer --features cuda`")
+    bail!(
+        "this build has no CUDA backend; rebuild with `cargo run --release -p trainer --features cuda`"
+    )
 }
 
 #[cfg(feature = "wgpu")]
@@ -66,7 +74,9 @@ fn run_wgpu<J: Job>(job: J) -> Result<J::Output> {
 
 #[cfg(not(feature = "wgpu"))]
 fn run_wgpu<J: Job>(_job: J) -> Result<J::Output> {
-    bail!("this build has no wgpu backend; rebuild with `cargo run --release -p trainer --features wgpu`")
+    bail!(
+        "this build has no wgpu backend; rebuild with `cargo run --release -p trainer --features wgpu`"
+    )
 }
 
 /// Whether a CUDA device can run a kernel. The CUDA backend panics when the driver is missing,

@@ -44,12 +44,19 @@ struct NgramModel {
 
 impl NgramModel {
     fn new() -> Self {
-        Self { weights: vec![0.0; FEATURES], squared: vec![1e-6; FEATURES], bias: 0.0 }
+        Self {
+            weights: vec![0.0; FEATURES],
+            squared: vec![1e-6; FEATURES],
+            bias: 0.0,
+        }
     }
 
     fn features(text: &str, out: &mut Vec<usize>) {
         out.clear();
-        let bytes: Vec<u8> = std::iter::once(b'^').chain(text.bytes()).chain(std::iter::once(b'$')).collect();
+        let bytes: Vec<u8> = std::iter::once(b'^')
+            .chain(text.bytes())
+            .chain(std::iter::once(b'$'))
+            .collect();
         for n in 1..=MAX_N {
             for gram in bytes.windows(n) {
                 let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -89,7 +96,12 @@ pub fn run(args: BaselineArgs) -> Result<()> {
             NgramModel::features(&e.text, &mut features);
             model.learn(&features, e.is_dga, 0.5);
         }
-        eprintln!("epoch {} of {}: {} names", epoch + 1, args.epochs, order.len());
+        eprintln!(
+            "epoch {} of {}: {} names",
+            epoch + 1,
+            args.epochs,
+            order.len()
+        );
     }
     let trained = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
@@ -103,7 +115,9 @@ pub fn run(args: BaselineArgs) -> Result<()> {
         .collect();
     let scoring = splits.test.len() as f64 / started.elapsed().as_secs_f64();
     let report = metrics::evaluate_examples(&splits.test, &logits);
-    println!("n-gram logistic regression, test split (trained in {trained:.0} s, scores {scoring:.0} names/s):");
+    println!(
+        "n-gram logistic regression, test split (trained in {trained:.0} s, scores {scoring:.0} names/s):"
+    );
     println!("{}", metrics::render(&report));
     if let Some(path) = args.json {
         crate::train::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;

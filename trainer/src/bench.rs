@@ -22,7 +22,12 @@ pub struct BenchArgs {
     lines: usize,
     #[arg(long, value_delimiter = ',', default_value = "128,512,2048")]
     batch_sizes: Vec<usize>,
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "flex,ndarray")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "flex,ndarray"
+    )]
     backends: Vec<BackendArg>,
 }
 
@@ -52,17 +57,27 @@ impl Job for BenchJob<'_> {
             detector.batch_size = batch;
             detector.score(&self.names[..self.names.len().min(2000)]); // warm-up
             let started = Instant::now();
-            let verdicts = crate::parallel::map_chunks(self.names, batch, |part| detector.score(part));
+            let verdicts =
+                crate::parallel::map_chunks(self.names, batch, |part| detector.score(part));
             let secs = started.elapsed().as_secs_f64();
             assert_eq!(verdicts.len(), self.names.len());
-            rows.push(Row { model: self.model.to_owned(), backend, batch, per_s: self.names.len() as f64 / secs, single_ms });
+            rows.push(Row {
+                model: self.model.to_owned(),
+                backend,
+                batch,
+                per_s: self.names.len() as f64 / secs,
+                single_ms,
+            });
         }
         Ok(rows)
     }
 }
 
 /// Median time to score one name on its own, the case of a person typing into a form.
-fn single_latency_ms<B: burn::tensor::backend::Backend>(detector: &Detector<B>, names: &[String]) -> f64 {
+fn single_latency_ms<B: burn::tensor::backend::Backend>(
+    detector: &Detector<B>,
+    names: &[String],
+) -> f64 {
     let mut times: Vec<f64> = names
         .iter()
         .take(300)
@@ -80,28 +95,57 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let loaded = crate::data::load(&args.data, Some(crate::data::ListLabel::Dga))?;
     // Spread the picks over the sorted file so the sample mixes short benign and long DGA names.
     let stride = (loaded.samples.len() / args.lines.max(1)).max(1);
-    let names: Vec<String> = loaded.samples.iter().step_by(stride).take(args.lines).map(|s| s.domain.clone()).collect();
+    let names: Vec<String> = loaded
+        .samples
+        .iter()
+        .step_by(stride)
+        .take(args.lines)
+        .map(|s| s.domain.clone())
+        .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("scoring {} names from {} on {threads} threads", names.len(), args.data.display());
+    println!(
+        "scoring {} names from {} on {threads} threads",
+        names.len(),
+        args.data.display()
+    );
     let mut table = Vec::new();
     for path in &args.weights {
         let weights = crate::read_weights(path)?;
         let config = model_core::weights::decode_config(&weights)?;
         let model = format!(
             "{} ({}L d{} {}, {:.0} KiB)",
-            path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+            path.file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
             config.n_layers,
             config.d_model,
-            if config.ngram_embeddings { "n-grams" } else { "chars" },
+            if config.ngram_embeddings {
+                "n-grams"
+            } else {
+                "chars"
+            },
             weights.len() as f64 / 1024.0
         );
         for &backend in &args.backends {
-            table.extend(dispatch(backend, BenchJob { model: &model, weights: &weights, names: &names, batch_sizes: &args.batch_sizes })?);
+            table.extend(dispatch(
+                backend,
+                BenchJob {
+                    model: &model,
+                    weights: &weights,
+                    names: &names,
+                    batch_sizes: &args.batch_sizes,
+                },
+            )?);
         }
     }
-    println!("{:<40} {:<12} {:>6} {:>12} {:>16}", "model", "backend", "batch", "names/s", "one name, ms");
+    println!(
+        "{:<40} {:<12} {:>6} {:>12} {:>16}",
+        "model", "backend", "batch", "names/s", "one name, ms"
+    );
     for r in table {
-        println!("{:<40} {:<12} {:>6} {:>12.0} {:>16.3}", r.model, r.backend, r.batch, r.per_s, r.single_ms);
+        println!(
+            "{:<40} {:<12} {:>6} {:>12.0} {:>16.3}",
+            r.model, r.backend, r.batch, r.per_s, r.single_ms
+        );
     }
     Ok(())
 }

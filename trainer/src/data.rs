@@ -78,8 +78,13 @@ pub fn open(path: &Path) -> Result<Box<dyn BufRead>> {
 pub fn load(path: &Path, list_label: Option<ListLabel>) -> Result<Loaded> {
     let mut reader = open(path)?;
     let mut first = String::new();
-    reader.read_line(&mut first).with_context(|| format!("cannot read {}", path.display()))?;
-    let header = first.trim_start_matches('\u{feff}').trim().to_ascii_lowercase();
+    reader
+        .read_line(&mut first)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let header = first
+        .trim_start_matches('\u{feff}')
+        .trim()
+        .to_ascii_lowercase();
     let columns: Vec<&str> = header.split(',').map(str::trim).collect();
     let loaded = if header.starts_with('{') {
         read_json_lines(first, reader)?
@@ -104,7 +109,11 @@ pub fn load(path: &Path, list_label: Option<ListLabel>) -> Result<Loaded> {
         bail!("{} holds no rows", path.display());
     }
     if loaded.bad.count * 2 > total {
-        bail!("{} of {total} rows in {} are unreadable; is this the right file?", loaded.bad.count, path.display());
+        bail!(
+            "{} of {total} rows in {} are unreadable; is this the right file?",
+            loaded.bad.count,
+            path.display()
+        );
     }
     Ok(loaded)
 }
@@ -121,14 +130,21 @@ fn read_csv(header: String, rest: Box<dyn BufRead>, kind: CsvKind) -> Result<Loa
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(std::io::Cursor::new(header.into_bytes()).chain(rest));
-    let headers: Vec<String> = reader.headers()?.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let headers: Vec<String> = reader
+        .headers()?
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
     let col = |name: &str| headers.iter().position(|h| h == name);
     let (domain_col, label_col, family_col, source_col) = match kind {
         CsvKind::Normalised => (col("domain"), col("label"), col("family"), col("source")),
         CsvKind::Seed => (col("domain"), col("isdga"), col("subclass"), None),
     };
     let (domain_col, label_col) = (domain_col.expect("checked"), label_col.expect("checked"));
-    let mut loaded = Loaded { samples: Vec::new(), bad: BadRows::default() };
+    let mut loaded = Loaded {
+        samples: Vec::new(),
+        bad: BadRows::default(),
+    };
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
@@ -162,7 +178,12 @@ fn read_csv(header: String, rest: Box<dyn BufRead>, kind: CsvKind) -> Result<Loa
             "" => "unknown".into(),
             s => s.to_owned(),
         };
-        loaded.samples.push(Sample { domain: domain.to_owned(), is_dga, family, source });
+        loaded.samples.push(Sample {
+            domain: domain.to_owned(),
+            is_dga,
+            family,
+            source,
+        });
     }
     Ok(loaded)
 }
@@ -178,7 +199,10 @@ struct JsonRow {
 }
 
 fn read_json_lines(first: String, rest: Box<dyn BufRead>) -> Result<Loaded> {
-    let mut loaded = Loaded { samples: Vec::new(), bad: BadRows::default() };
+    let mut loaded = Loaded {
+        samples: Vec::new(),
+        bad: BadRows::default(),
+    };
     let lines = std::iter::once(Ok(first)).chain(rest.lines());
     for (i, line) in lines.enumerate() {
         let line_no = i as u64 + 1;
@@ -197,13 +221,24 @@ fn read_json_lines(first: String, rest: Box<dyn BufRead>) -> Result<Loaded> {
             "dga" | "malicious" => true,
             "benign" | "legit" | "legitimate" => false,
             other => {
-                loaded.bad.push(line_no, format!("unknown threat {other:?}"));
+                loaded
+                    .bad
+                    .push(line_no, format!("unknown threat {other:?}"));
                 continue;
             }
         };
-        let family = if is_dga { row.family.unwrap_or_else(|| default_family(true)) } else { "legit".into() };
+        let family = if is_dga {
+            row.family.unwrap_or_else(|| default_family(true))
+        } else {
+            "legit".into()
+        };
         let source = row.source.unwrap_or_else(|| "unknown".into());
-        loaded.samples.push(Sample { domain: row.domain.trim().to_owned(), is_dga, family, source });
+        loaded.samples.push(Sample {
+            domain: row.domain.trim().to_owned(),
+            is_dga,
+            family,
+            source,
+        });
     }
     Ok(loaded)
 }
@@ -223,11 +258,18 @@ fn read_plain(first: String, rest: Box<dyn BufRead>, label: ListLabel) -> Result
             });
         }
     }
-    Ok(Loaded { samples, bad: BadRows::default() })
+    Ok(Loaded {
+        samples,
+        bad: BadRows::default(),
+    })
 }
 
 fn default_family(is_dga: bool) -> String {
-    if is_dga { "unknown".into() } else { "legit".into() }
+    if is_dga {
+        "unknown".into()
+    } else {
+        "legit".into()
+    }
 }
 
 #[cfg(test)]
@@ -240,7 +282,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
         if name.ends_with(".gz") {
-            let mut gz = flate2::write::GzEncoder::new(File::create(&path).unwrap(), Default::default());
+            let mut gz =
+                flate2::write::GzEncoder::new(File::create(&path).unwrap(), Default::default());
             gz.write_all(text.as_bytes()).unwrap();
             gz.finish().unwrap();
         } else {
@@ -251,9 +294,18 @@ mod tests {
 
     #[test]
     fn reads_every_supported_format() {
-        let normalised = write("n.csv.gz", "domain,label,family,source,extra\nabc.com,legit,legit,alexa,x\nqwkz.ru,dga,goz,feed,y\n");
-        let seed = write("s.csv", "isDGA,domain,host,subclass\ndga,qwkz.ru,qwkz.ru,goz\nlegitimate,abc.com,abc.com,alexa\n");
-        let json = write("j.jsonl", "{\"domain\":\"qwkz.ru\",\"threat\":\"dga\"}\n{\"domain\":\"abc.com\",\"threat\":\"benign\"}\n");
+        let normalised = write(
+            "n.csv.gz",
+            "domain,label,family,source,extra\nabc.com,legit,legit,alexa,x\nqwkz.ru,dga,goz,feed,y\n",
+        );
+        let seed = write(
+            "s.csv",
+            "isDGA,domain,host,subclass\ndga,qwkz.ru,qwkz.ru,goz\nlegitimate,abc.com,abc.com,alexa\n",
+        );
+        let json = write(
+            "j.jsonl",
+            "{\"domain\":\"qwkz.ru\",\"threat\":\"dga\"}\n{\"domain\":\"abc.com\",\"threat\":\"benign\"}\n",
+        );
         let plain = write("p.txt", "abc.com\n\n# comment\nxyz.org\n");
         for path in [&normalised, &seed, &json] {
             let loaded = load(path, None).unwrap();
@@ -264,12 +316,20 @@ mod tests {
         assert_eq!(load(&normalised, None).unwrap().samples[1].family, "goz");
         let list = load(&plain, Some(ListLabel::Legit)).unwrap();
         assert_eq!(list.samples.len(), 2);
-        assert!(load(&plain, None).unwrap_err().to_string().contains("--label"));
+        assert!(
+            load(&plain, None)
+                .unwrap_err()
+                .to_string()
+                .contains("--label")
+        );
     }
 
     #[test]
     fn bad_rows_are_counted_with_line_numbers() {
-        let path = write("bad.csv", "domain,label,family,source\nabc.com,legit,legit,a\nx.com,maybe,?,b\nqq.ru,dga,goz,c\n");
+        let path = write(
+            "bad.csv",
+            "domain,label,family,source\nabc.com,legit,legit,a\nx.com,maybe,?,b\nqq.ru,dga,goz,c\n",
+        );
         let loaded = load(&path, None).unwrap();
         assert_eq!(loaded.samples.len(), 2);
         assert_eq!(loaded.bad.count, 1);
@@ -278,7 +338,15 @@ mod tests {
 
     #[test]
     fn mostly_bad_file_is_an_error() {
-        let path = write("worse.csv", "domain,label\na.com,what\nb.com,huh\nc.com,dga\n");
-        assert!(load(&path, None).unwrap_err().to_string().contains("unreadable"));
+        let path = write(
+            "worse.csv",
+            "domain,label\na.com,what\nb.com,huh\nc.com,dga\n",
+        );
+        assert!(
+            load(&path, None)
+                .unwrap_err()
+                .to_string()
+                .contains("unreadable")
+        );
     }
 }

@@ -13,16 +13,16 @@ mod train;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, Parser, Subcommand};
-use burn::module::Module;
 use model_core::explain::BenignTrigrams;
 use model_core::{Detector, InputView, ModelCard, ModelSize, Tokeniser, weights::decode_config};
 
 use crate::backend::{BackendArg, Job, dispatch};
 use crate::data::ListLabel;
 use crate::split::{Example, SplitName};
-use crate::train::{TrainJob, TrainSettings, write_atomic};
+use crate::train::{SelectBy, TrainJob, TrainSettings, write_atomic};
 
 /// Where the labelled data lives when no --data is given (relative to the repository root).
 const DEFAULT_DATA: &str = "../shared/data/domains.csv.gz";
@@ -117,7 +117,7 @@ struct TrainArgs {
     /// Validation names scored at each validation (a fixed sample of the validation split).
     #[arg(long, default_value_t = 20_000)]
     val_samples: usize,
-    /// Validations without a better F1 before stopping.
+    /// Validations without a better selection score (--select) before stopping.
     #[arg(long, default_value_t = 6)]
     patience: usize,
     /// Most names any one DGA family contributes to an epoch.
@@ -125,6 +125,9 @@ struct TrainArgs {
     family_cap: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// What picks the best checkpoint: F1 at 0.5, or the TPR at FPR 1% and 0.1% (`low-fpr`).
+    #[arg(long, value_enum, default_value = "low-fpr")]
+    select: SelectBy,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -212,7 +215,9 @@ fn run() -> Result<()> {
     let cli = Cli::parse();
     let command = match cli.command {
         Some(command) => command,
-        None => Cli::parse_from(["trainer", "train"]).command.expect("train parses"),
+        None => Cli::parse_from(["trainer", "train"])
+            .command
+            .expect("train parses"),
     };
     match command {
         Command::Train(args) => run_train(args),
@@ -237,7 +242,12 @@ fn load_splits(args: &DataArgs, tokeniser: &Tokeniser) -> Result<split::Splits> 
     let loaded = data::load(&args.data, args.label)?;
     let examples = split::prepare(loaded.samples, tokeniser);
     let splits = split::split(examples, args.split_seed);
-    eprintln!("split: {} train, {} validation, {} test", splits.train.len(), splits.val.len(), splits.test.len());
+    eprintln!(
+        "split: {} train, {} validation, {} test",
+        splits.train.len(),
+        splits.val.len(),
+        splits.test.len()
+    );
     Ok(splits)
 }
 
@@ -252,9 +262,15 @@ fn run_train(args: TrainArgs) -> Result<()> {
     if let Some(dropout) = args.dropout {
         model.dropout = dropout;
     }
-    let run_dir = args.run_dir.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}", format!("{:?}", args.size).to_lowercase())));
+    let run_dir = args.run_dir.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "runs/{}",
+            format!("{:?}", args.size).to_lowercase()
+        ))
+    });
     if args.fresh && run_dir.exists() {
-        std::fs::remove_dir_all(&run_dir).with_context(|| format!("cannot clear {}", run_dir.display()))?;
+        std::fs::remove_dir_all(&run_dir)
+            .with_context(|| format!("cannot clear {}", run_dir.display()))?;
     }
     let tokeniser = Tokeniser::new(model.tokeniser.clone());
     let splits = load_splits(&args.data, &tokeniser)?;
@@ -270,19 +286,34 @@ fn run_train(args: TrainArgs) -> Result<()> {
         patience: args.patience,
         family_cap: args.family_cap,
         seed: args.seed,
+        select: args.select,
     };
     let outcome = dispatch(
         args.backend,
-        TrainJob { settings, train: &splits.train, val: &splits.val, run_dir: run_dir.clone(), max_minutes: args.max_minutes },
+        TrainJob {
+            settings,
+            train: &splits.train,
+            val: &splits.val,
+            run_dir: run_dir.clone(),
+            max_minutes: args.max_minutes,
+        },
     )?;
-    let resumed = outcome.resumed_from.map_or(String::new(), |step| format!(" (resumed at step {step})"));
+    let resumed = outcome
+        .resumed_from
+        .map_or(String::new(), |step| format!(" (resumed at step {step})"));
     eprintln!(
         "trained {} steps{resumed} at {:.0} samples/s; best validation F1 {:.4}",
         outcome.steps, outcome.samples_per_s, outcome.best_f1
     );
     let weights = std::fs::read(&outcome.best_weights)
         .with_context(|| format!("cannot read {}", outcome.best_weights.display()))?;
-    let (report, _) = dispatch(args.backend, EvalJob { weights: &weights, examples: &splits.test })?;
+    let (report, _) = dispatch(
+        args.backend,
+        EvalJob {
+            weights: &weights,
+            examples: &splits.test,
+        },
+    )?;
     println!("test split:\n{}", metrics::render(&report));
     write_report(&report, &run_dir.join("test"))?;
     run_export(&outcome.best_weights, &args.export)
@@ -290,17 +321,27 @@ fn run_train(args: TrainArgs) -> Result<()> {
 
 fn write_report(report: &metrics::Report, dir: &Path) -> Result<()> {
     metrics::plot_curves(report, dir)?;
-    write_atomic(&dir.join("report.json"), &serde_json::to_vec_pretty(report)?)?;
+    write_atomic(
+        &dir.join("report.json"),
+        &serde_json::to_vec_pretty(report)?,
+    )?;
     eprintln!("report, ROC and PR curves written to {}", dir.display());
     Ok(())
 }
 
 fn run_eval(args: EvalArgs) -> Result<()> {
     let weights = read_weights(&args.weights)?;
-    let config = decode_config(&weights).with_context(|| format!("{} is not usable", args.weights.display()))?;
+    let config = decode_config(&weights)
+        .with_context(|| format!("{} is not usable", args.weights.display()))?;
     let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser))?;
     let examples = splits.take(args.split);
-    let (report, _) = dispatch(args.backend, EvalJob { weights: &weights, examples: &examples })?;
+    let (report, _) = dispatch(
+        args.backend,
+        EvalJob {
+            weights: &weights,
+            examples: &examples,
+        },
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -314,11 +355,22 @@ fn run_eval(args: EvalArgs) -> Result<()> {
 
 fn run_card(args: CardArgs) -> Result<()> {
     let weights = read_weights(&args.weights)?;
-    let config = decode_config(&weights).with_context(|| format!("{} is not usable", args.weights.display()))?;
+    let config = decode_config(&weights)
+        .with_context(|| format!("{} is not usable", args.weights.display()))?;
     let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser.clone()))?;
-    let benign = splits.train.iter().filter(|e| !e.is_dga).map(|e| e.tokens.as_slice());
+    let benign = splits
+        .train
+        .iter()
+        .filter(|e| !e.is_dga)
+        .map(|e| e.tokens.as_slice());
     let benign_trigrams = BenignTrigrams::count(benign);
-    let (report, parameters) = dispatch(args.backend, EvalJob { weights: &weights, examples: &splits.test })?;
+    let (report, parameters) = dispatch(
+        args.backend,
+        EvalJob {
+            weights: &weights,
+            examples: &splits.test,
+        },
+    )?;
     let tokeniser = Tokeniser::new(config.tokeniser.clone());
     let median_rarity = |dga: bool| {
         let mut bits: Vec<f32> = splits
@@ -331,19 +383,32 @@ fn run_card(args: CardArgs) -> Result<()> {
         bits.get(bits.len() / 2).copied().unwrap_or(f32::NAN)
     };
     let (rarity_median_benign, rarity_median_dga) = (median_rarity(false), median_rarity(true));
-    let data_name = args.data.data.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let data_name = args
+        .data
+        .data
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let card = ModelCard {
         config,
         parameters,
         weights_bytes: weights.len(),
-        evaluated_on: format!("test split (10%, seed {}) of {data_name}", args.data.split_seed),
+        evaluated_on: format!(
+            "test split (10%, seed {}) of {data_name}",
+            args.data.split_seed
+        ),
         report,
         benign_trigrams,
         rarity_median_benign,
         rarity_median_dga,
     };
     write_atomic(&args.out, serde_json::to_string(&card)?.as_bytes())?;
-    println!("wrote {} (test F1 {:.4}, {} parameters)", args.out.display(), card.report.f1, parameters);
+    println!(
+        "wrote {} (test F1 {:.4}, {} parameters)",
+        args.out.display(),
+        card.report.f1,
+        parameters
+    );
     Ok(())
 }
 
@@ -365,8 +430,13 @@ impl Job for EvalJob<'_> {
     fn run<B: AutodiffBackend>(self, device: B::Device, _: &'static str) -> Result<Self::Output> {
         let detector = Detector::<B::InnerBackend>::from_weights(self.weights, device)?;
         let sequences: Vec<Vec<u32>> = self.examples.iter().map(|e| e.tokens.clone()).collect();
-        let logits = parallel::map_chunks(&sequences, detector.batch_size, |part| detector.logits_of_sequences(part));
-        Ok((metrics::evaluate_examples(self.examples, &logits), detector.model().num_params()))
+        let logits = parallel::map_chunks(&sequences, detector.batch_size, |part| {
+            detector.logits_of_sequences(part)
+        });
+        Ok((
+            metrics::evaluate_examples(self.examples, &logits),
+            detector.model().num_params(),
+        ))
     }
 }
 
@@ -387,21 +457,30 @@ impl Job for PredictJob {
         let started = std::time::Instant::now();
         let count = match &args.output {
             Some(path) => {
-                let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+                let file = std::fs::File::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
                 predict::predict(&detector, input, std::io::BufWriter::new(file))?
             }
             None => predict::predict(&detector, input, std::io::stdout().lock())?,
         };
         let secs = started.elapsed().as_secs_f64();
-        eprintln!("scored {count} lines in {secs:.2} s ({:.0} lines/s)", count as f64 / secs.max(1e-9));
+        eprintln!(
+            "scored {count} lines in {secs:.2} s ({:.0} lines/s)",
+            count as f64 / secs.max(1e-9)
+        );
         Ok(())
     }
 }
 
 fn run_export(from: &Path, to: &Path) -> Result<()> {
-    let source = if from.is_dir() { from.join("best.dgaw") } else { from.to_owned() };
+    let source = if from.is_dir() {
+        from.join("best.dgaw")
+    } else {
+        from.to_owned()
+    };
     let bytes = read_weights(&source)?;
-    let config = decode_config(&bytes).with_context(|| format!("{} is not usable", source.display()))?;
+    let config =
+        decode_config(&bytes).with_context(|| format!("{} is not usable", source.display()))?;
     if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

@@ -3,7 +3,11 @@
 
 /// Applies `f` to consecutive slices of `items`, one slice per core, and concatenates the results
 /// in input order. Inputs smaller than two `min_slice`s stay on the calling thread.
-pub fn map_chunks<T: Sync, R: Send>(items: &[T], min_slice: usize, f: impl Fn(&[T]) -> Vec<R> + Sync) -> Vec<R> {
+pub fn map_chunks<T: Sync, R: Send>(
+    items: &[T],
+    min_slice: usize,
+    f: impl Fn(&[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads == 1 || items.len() < 2 * min_slice.max(1) {
         return f(items);
@@ -11,8 +15,14 @@ pub fn map_chunks<T: Sync, R: Send>(items: &[T], min_slice: usize, f: impl Fn(&[
     let per_thread = items.len().div_ceil(threads);
     let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items.chunks(per_thread).map(|part| scope.spawn(move || f(part))).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("a scoring thread panicked")).collect()
+        let handles: Vec<_> = items
+            .chunks(per_thread)
+            .map(|part| scope.spawn(move || f(part)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a scoring thread panicked"))
+            .collect()
     })
 }
 

@@ -12,7 +12,11 @@ use model_core::report::{CSV_HEADER, csv_row, unscored_row};
 pub const CHUNK_LINES: usize = 8192;
 
 /// Reads one domain per line, or a CSV whose header has a `domain` column, and writes CSV.
-pub fn predict<B: Backend>(detector: &Detector<B>, mut input: Box<dyn BufRead>, output: impl Write) -> Result<usize>
+pub fn predict<B: Backend>(
+    detector: &Detector<B>,
+    mut input: Box<dyn BufRead>,
+    output: impl Write,
+) -> Result<usize>
 where
     Detector<B>: Sync,
 {
@@ -20,11 +24,18 @@ where
     writer.write_record(CSV_HEADER)?;
     let mut first = String::new();
     input.read_line(&mut first).context("cannot read input")?;
-    let header: Vec<String> = first.trim().split(',').map(|c| c.trim().trim_matches('"').to_ascii_lowercase()).collect();
+    let header: Vec<String> = first
+        .trim()
+        .split(',')
+        .map(|c| c.trim().trim_matches('"').to_ascii_lowercase())
+        .collect();
     let mut count = 0;
     if first.contains(',') && header.iter().any(|c| c == "domain") {
         let column = header.iter().position(|c| c == "domain").expect("checked");
-        let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(input);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(input);
         let mut chunk = Vec::with_capacity(CHUNK_LINES);
         for record in reader.records() {
             // A malformed CSV row still gets its output row, with the reason as its error.
@@ -63,7 +74,9 @@ where
     Detector<B>: Sync,
 {
     let n = chunk.len();
-    for verdict in crate::parallel::map_chunks(chunk, detector.batch_size, |part| detector.score(part)) {
+    for verdict in
+        crate::parallel::map_chunks(chunk, detector.batch_size, |part| detector.score(part))
+    {
         let row = match verdict.input.strip_prefix('\u{0}') {
             Some(csv_error) => unscored_row("", &format!("unreadable CSV row: {csv_error}")),
             None => csv_row(&verdict),
@@ -82,12 +95,21 @@ mod tests {
 
     fn detector() -> Detector<NdArray> {
         let config = ModelSize::Tiny.config();
-        Detector::new(config.clone(), config.init(&Default::default()), Default::default())
+        Detector::new(
+            config.clone(),
+            config.init(&Default::default()),
+            Default::default(),
+        )
     }
 
     fn run(input: &str) -> Vec<Vec<String>> {
         let mut out = Vec::new();
-        predict(&detector(), Box::new(std::io::Cursor::new(input.to_owned())), &mut out).unwrap();
+        predict(
+            &detector(),
+            Box::new(std::io::Cursor::new(input.to_owned())),
+            &mut out,
+        )
+        .unwrap();
         csv::Reader::from_reader(out.as_slice())
             .records()
             .map(|r| r.unwrap().iter().map(str::to_owned).collect())
@@ -98,7 +120,16 @@ mod tests {
     fn one_row_per_line_in_order_with_errors_in_place() {
         let rows = run("example.com\n\n10.0.0.1\nhttps://Qxzv.ru/a\n=cmd|x\n");
         let inputs: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
-        assert_eq!(inputs, ["example.com", "", "10.0.0.1", "https://Qxzv.ru/a", "'=cmd|x"]);
+        assert_eq!(
+            inputs,
+            [
+                "example.com",
+                "",
+                "10.0.0.1",
+                "https://Qxzv.ru/a",
+                "'=cmd|x"
+            ]
+        );
         assert!(rows[0][6].is_empty() && !rows[0][3].is_empty() && !rows[0][4].is_empty());
         assert_eq!(rows[1][6], "empty input");
         assert!(rows[2][6].contains("IP address"));
@@ -117,9 +148,14 @@ mod tests {
 
     #[test]
     fn streams_more_than_one_chunk() {
-        let input: String = (0..CHUNK_LINES + 10).map(|i| format!("n{i}.com\n")).collect();
+        let input: String = (0..CHUNK_LINES + 10)
+            .map(|i| format!("n{i}.com\n"))
+            .collect();
         let rows = run(&input);
         assert_eq!(rows.len(), CHUNK_LINES + 10);
-        assert_eq!(rows[CHUNK_LINES + 9][0], format!("n{}.com", CHUNK_LINES + 9));
+        assert_eq!(
+            rows[CHUNK_LINES + 9][0],
+            format!("n{}.com", CHUNK_LINES + 9)
+        );
     }
 }

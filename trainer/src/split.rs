@@ -82,17 +82,30 @@ pub fn prepare(samples: Vec<Sample>, tokeniser: &Tokeniser) -> Vec<Example> {
 pub fn split(examples: Vec<Example>, seed: u64) -> Splits {
     let mut strata: BTreeMap<(bool, String), Vec<Example>> = BTreeMap::new();
     for example in examples {
-        strata.entry((example.is_dga, example.family.clone())).or_default().push(example);
+        strata
+            .entry((example.is_dga, example.family.clone()))
+            .or_default()
+            .push(example);
     }
     let mut assigned: HashMap<String, (usize, bool)> = HashMap::new();
     let mut splits = Splits::default();
     for (stratum, (_, mut members)) in strata.into_iter().enumerate() {
         members.sort_by(|a, b| (&a.key, &a.text).cmp(&(&b.key, &b.text)));
-        members.shuffle(&mut StdRng::seed_from_u64(seed.wrapping_add(stratum as u64)));
+        members.shuffle(&mut StdRng::seed_from_u64(
+            seed.wrapping_add(stratum as u64),
+        ));
         let n = members.len();
         for (position, example) in members.into_iter().enumerate() {
-            let fresh = if position * 10 < n * 8 { 0 } else if position * 10 < n * 9 { 1 } else { 2 };
-            let (which, label) = *assigned.entry(example.key.clone()).or_insert((fresh, example.is_dga));
+            let fresh = if position * 10 < n * 8 {
+                0
+            } else if position * 10 < n * 9 {
+                1
+            } else {
+                2
+            };
+            let (which, label) = *assigned
+                .entry(example.key.clone())
+                .or_insert((fresh, example.is_dga));
             if label != example.is_dga {
                 continue;
             }
@@ -120,7 +133,12 @@ mod tests {
     use model_core::{InputView, TokeniserConfig};
 
     fn sample(domain: &str, is_dga: bool, family: &str) -> Sample {
-        Sample { domain: domain.into(), is_dga, family: family.into(), source: "t".into() }
+        Sample {
+            domain: domain.into(),
+            is_dga,
+            family: family.into(),
+            source: "t".into(),
+        }
     }
 
     #[test]
@@ -139,15 +157,24 @@ mod tests {
         let examples = prepare(samples, &tokeniser);
         let splits = split(examples.clone(), 7);
         let again = split(examples, 7);
-        assert_eq!(splits.test.iter().map(|e| &e.text).collect::<Vec<_>>(),
-            again.test.iter().map(|e| &e.text).collect::<Vec<_>>());
-        let keys = |v: &[Example]| v.iter().map(|e| e.key.clone()).collect::<std::collections::HashSet<_>>();
+        assert_eq!(
+            splits.test.iter().map(|e| &e.text).collect::<Vec<_>>(),
+            again.test.iter().map(|e| &e.text).collect::<Vec<_>>()
+        );
+        let keys = |v: &[Example]| {
+            v.iter()
+                .map(|e| e.key.clone())
+                .collect::<std::collections::HashSet<_>>()
+        };
         let (tr, va, te) = (keys(&splits.train), keys(&splits.val), keys(&splits.test));
         assert!(tr.is_disjoint(&va) && tr.is_disjoint(&te) && va.is_disjoint(&te));
         assert_eq!(tr.len() + va.len() + te.len(), 1200);
         // Both suffixes of a benign label land in the same split.
         let benign_names = splits.train.iter().filter(|e| e.family == "legit").count();
-        assert_eq!(benign_names, 2 * tr.iter().filter(|k| k.starts_with("benign")).count());
+        assert_eq!(
+            benign_names,
+            2 * tr.iter().filter(|k| k.starts_with("benign")).count()
+        );
         let small_test = splits.test.iter().filter(|e| e.family == "small").count();
         assert!((15..=25).contains(&small_test), "{small_test}");
     }

@@ -46,13 +46,38 @@ pub struct TrainSettings {
     /// Most training rows any one DGA family contributes to an epoch.
     pub family_cap: usize,
     pub seed: u64,
+    /// What picks the best checkpoint and drives early stopping.
+    pub select: SelectBy,
+}
+
+/// The validation measure that picks the shipped checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum SelectBy {
+    /// F1 at `p_dga` 0.5.
+    F1,
+    /// TPR at FPR 1% plus TPR at FPR 0.1%: ranking in the tail where a SOC sets its threshold.
+    /// F1 keeps rising after the tail has started to degrade, so it picks overconfident models.
+    LowFpr,
+}
+
+impl SelectBy {
+    fn score(self, report: &metrics::Report) -> f64 {
+        match self {
+            SelectBy::F1 => report.f1,
+            SelectBy::LowFpr => report.tpr_at_fpr_1pct + report.tpr_at_fpr_0_1pct,
+        }
+    }
 }
 
 /// Progress that a checkpoint carries, written last so a half-written checkpoint is never used.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Progress {
     step: usize,
+    /// Validation F1 of the best checkpoint.
     best_f1: f64,
+    /// Its selection score (see [`SelectBy`]).
+    #[serde(default)]
+    best_score: f64,
     best_step: usize,
     validations_without_gain: usize,
     history: Vec<Validation>,
@@ -64,6 +89,8 @@ struct Validation {
     loss: f64,
     f1: f64,
     roc_auc: f64,
+    #[serde(default)]
+    tpr_at_fpr_0_1pct: f64,
     samples_per_s: f64,
 }
 
@@ -88,17 +115,36 @@ pub struct TrainJob<'a> {
 impl Job for TrainJob<'_> {
     type Output = Outcome;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, backend_name: &'static str) -> Result<Outcome> {
+    fn run<B: AutodiffBackend>(
+        self,
+        device: B::Device,
+        backend_name: &'static str,
+    ) -> Result<Outcome> {
         train::<B>(self, device, backend_name)
     }
 }
 
-fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device, backend_name: &str) -> Result<Outcome> {
-    let TrainJob { settings, train, val, run_dir, max_minutes } = job;
+fn train<B: AutodiffBackend>(
+    job: TrainJob,
+    device: B::Device,
+    backend_name: &str,
+) -> Result<Outcome> {
+    let TrainJob {
+        settings,
+        train,
+        val,
+        run_dir,
+        max_minutes,
+    } = job;
     if train.is_empty() || val.is_empty() {
-        bail!("training needs both training and validation examples (got {} and {})", train.len(), val.len());
+        bail!(
+            "training needs both training and validation examples (got {} and {})",
+            train.len(),
+            val.len()
+        );
     }
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("cannot create {}", run_dir.display()))?;
+    std::fs::create_dir_all(&run_dir)
+        .with_context(|| format!("cannot create {}", run_dir.display()))?;
     B::seed(&device, settings.seed);
 
     let mut model: DgaModel<B> = settings.model.init(&device);
@@ -119,8 +165,12 @@ fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device, backend_name: &st
                 );
             }
             let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
-            let model_record = recorder.load(read(&dir.join("model.mpk"))?, &device).context("model checkpoint")?;
-            let optim_record = recorder.load(read(&dir.join("optim.mpk"))?, &device).context("optimiser checkpoint")?;
+            let model_record = recorder
+                .load(read(&dir.join("model.mpk"))?, &device)
+                .context("model checkpoint")?;
+            let optim_record = recorder
+                .load(read(&dir.join("optim.mpk"))?, &device)
+                .context("optimiser checkpoint")?;
             model = model.load_record(model_record);
             optim = optim.load_record(optim_record);
             progress = read_json(&dir.join("progress.json"))?;
@@ -131,10 +181,17 @@ fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device, backend_name: &st
     }
 
     let mut scheduler = ComposedLrSchedulerConfig::new()
-        .linear(LinearLrSchedulerConfig::new(0.01, 1.0, settings.warmup_steps.max(1)))
+        .linear(LinearLrSchedulerConfig::new(
+            0.01,
+            1.0,
+            settings.warmup_steps.max(1),
+        ))
         .cosine(
-            CosineAnnealingLrSchedulerConfig::new(settings.learning_rate, settings.max_steps.max(1))
-                .with_min_lr(settings.learning_rate * 0.02),
+            CosineAnnealingLrSchedulerConfig::new(
+                settings.learning_rate,
+                settings.max_steps.max(1),
+            )
+            .with_min_lr(settings.learning_rate * 0.02),
         )
         .init()
         .map_err(|e| anyhow::anyhow!("learning-rate schedule: {e}"))?;
@@ -143,7 +200,12 @@ fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device, backend_name: &st
         scheduler.step();
     }
 
-    let sampler = EpochSampler::new(train, settings.family_cap, settings.batch_size, settings.seed);
+    let sampler = EpochSampler::new(
+        train,
+        settings.family_cap,
+        settings.batch_size,
+        settings.seed,
+    );
     let val_set = validation_subset(val, settings.val_samples, settings.seed);
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     eprintln!(
@@ -157,7 +219,8 @@ fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device, backend_name: &st
 
     let bar = ProgressBar::new(settings.max_steps as u64).with_position(progress.step as u64);
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} step {pos}/{len} {msg} ETA {eta}").expect("valid template"),
+        ProgressStyle::with_template("{bar:30} step {pos}/{len} {msg} ETA {eta}")
+            .expect("valid template"),
     );
     let started = Instant::now();
     let deadline = max_minutes.map(|m| started + std::time::Duration::from_secs_f64(m * 60.0));
@@ -166,11 +229,15 @@ fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device, backend_name: &st
     let mut last_rate = 0.0;
 
     'outer: while progress.step < settings.max_steps {
-        let (epoch, offset) = (progress.step / sampler.batches_per_epoch(), progress.step % sampler.batches_per_epoch());
+        let (epoch, offset) = (
+            progress.step / sampler.batches_per_epoch(),
+            progress.step % sampler.batches_per_epoch(),
+        );
         for batch in sampler.epoch(epoch).into_iter().skip(offset) {
             let rows: Vec<Vec<u32>> = batch.iter().map(|&i| train[i].tokens.clone()).collect();
             let targets: Vec<i32> = batch.iter().map(|&i| train[i].is_dga as i32).collect();
-            let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(targets, [batch.len()]), &device);
+            let targets =
+                Tensor::<B, 1, Int>::from_data(TensorData::new(targets, [batch.len()]), &device);
             let logits = model.forward(TokenBatch::new(&rows, &device));
             let loss = loss_fn.forward(logits, targets);
             let loss_value: f64 = loss.clone().into_scalar().elem();
@@ -178,28 +245,37 @@ fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device, backend_name: &st
             model = optim.step(scheduler.step(), model, grads);
             progress.step += 1;
             window_samples += batch.len();
-            loss_ema = if loss_ema.is_nan() { loss_value } else { 0.98 * loss_ema + 0.02 * loss_value };
+            loss_ema = if loss_ema.is_nan() {
+                loss_value
+            } else {
+                0.98 * loss_ema + 0.02 * loss_value
+            };
             if progress.step % 20 == 0 {
                 last_rate = window_samples as f64 / window_start.elapsed().as_secs_f64();
                 let last_f1 = progress.history.last().map_or(f64::NAN, |v| v.f1);
                 bar.set_position(progress.step as u64);
-                bar.set_message(format!("loss {loss_ema:.4} {last_rate:.0} samples/s val F1 {last_f1:.4}"));
+                bar.set_message(format!(
+                    "loss {loss_ema:.4} {last_rate:.0} samples/s val F1 {last_f1:.4}"
+                ));
             }
             let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
             let last = progress.step >= settings.max_steps || out_of_time;
             if progress.step % settings.val_every == 0 || last {
                 let rate = window_samples as f64 / window_start.elapsed().as_secs_f64();
                 let report = validate(&model, &settings.model, &val_set, &device);
-                let improved = report.f1 > progress.best_f1;
+                let score = settings.select.score(&report);
+                let improved = score > progress.best_score;
                 progress.history.push(Validation {
                     step: progress.step,
                     loss: loss_ema,
                     f1: report.f1,
                     roc_auc: report.roc_auc,
+                    tpr_at_fpr_0_1pct: report.tpr_at_fpr_0_1pct,
                     samples_per_s: rate,
                 });
                 if improved {
                     progress.best_f1 = report.f1;
+                    progress.best_score = score;
                     progress.best_step = progress.step;
                     progress.validations_without_gain = 0;
                     let weights = encode_weights(&settings.model, model.valid());
@@ -209,17 +285,24 @@ fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device, backend_name: &st
                 }
                 bar.suspend(|| {
                     eprintln!(
-                        "step {:>6}  loss {loss_ema:.4}  {rate:>6.0} samples/s  val F1 {:.4}  AUC {:.5}{}",
+                        "step {:>6}  loss {loss_ema:.4}  {rate:>6.0} samples/s  val F1 {:.4}  AUC {:.5}  TPR {:.3} / {:.3} at FPR 1% / 0.1%{}",
                         progress.step,
                         report.f1,
                         report.roc_auc,
+                        report.tpr_at_fpr_1pct,
+                        report.tpr_at_fpr_0_1pct,
                         if improved { "  (best)" } else { "" }
                     )
                 });
                 checkpoints.save(&model, &optim, &progress)?;
                 (window_samples, window_start) = (0, Instant::now());
                 if progress.validations_without_gain >= settings.patience {
-                    bar.suspend(|| eprintln!("stopping early: no gain in {} validations", settings.patience));
+                    bar.suspend(|| {
+                        eprintln!(
+                            "stopping early: no gain in {} validations",
+                            settings.patience
+                        )
+                    });
                     break 'outer;
                 }
                 if out_of_time {
@@ -235,7 +318,11 @@ fn train<B: AutodiffBackend>(job: TrainJob, device: B::Device, backend_name: &st
     bar.finish_and_clear();
     let mean_rate = {
         let rates: Vec<f64> = progress.history.iter().map(|v| v.samples_per_s).collect();
-        if rates.is_empty() { last_rate } else { rates.iter().sum::<f64>() / rates.len() as f64 }
+        if rates.is_empty() {
+            last_rate
+        } else {
+            rates.iter().sum::<f64>() / rates.len() as f64
+        }
     };
     Ok(Outcome {
         resumed_from,
@@ -254,7 +341,10 @@ fn validate<B: AutodiffBackend>(
 ) -> metrics::Report {
     let detector = Detector::new(config.clone(), model.valid(), device.clone());
     let sequences: Vec<Vec<u32>> = val.iter().map(|e| e.tokens.clone()).collect();
-    metrics::evaluate_examples(val.iter().copied(), &detector.logits_of_sequences(&sequences))
+    metrics::evaluate_examples(
+        val.iter().copied(),
+        &detector.logits_of_sequences(&sequences),
+    )
 }
 
 /// A fixed, seeded subset of the validation split, so every validation is comparable.
@@ -285,7 +375,16 @@ impl EpochSampler {
         for (i, e) in train.iter().enumerate() {
             by_family.entry((e.is_dga, &e.family)).or_default().push(i);
         }
-        let caps = by_family.iter().map(|((is_dga, _), v)| if *is_dga { v.len().min(family_cap) } else { v.len() }).collect();
+        let caps = by_family
+            .iter()
+            .map(|((is_dga, _), v)| {
+                if *is_dga {
+                    v.len().min(family_cap)
+                } else {
+                    v.len()
+                }
+            })
+            .collect();
         Self {
             groups: by_family.into_values().collect(),
             caps,
@@ -305,7 +404,8 @@ impl EpochSampler {
 
     /// The epoch's batches: a pure function of (seed, epoch), which is what makes resuming exact.
     fn epoch(&self, epoch: usize) -> Vec<Vec<usize>> {
-        let mut rng = StdRng::seed_from_u64(self.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
+        let mut rng =
+            StdRng::seed_from_u64(self.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
         let mut picked = Vec::with_capacity(self.epoch_len());
         for (group, &cap) in self.groups.iter().zip(&self.caps) {
             let mut group = group.clone();
@@ -331,7 +431,9 @@ struct Checkpoints {
 
 impl Checkpoints {
     fn new(run_dir: &Path) -> Self {
-        Self { root: run_dir.join("checkpoints") }
+        Self {
+            root: run_dir.join("checkpoints"),
+        }
     }
 
     fn latest(&self) -> Result<Option<PathBuf>> {
@@ -339,7 +441,8 @@ impl Checkpoints {
         if !pointer.exists() {
             return Ok(None);
         }
-        let name = std::fs::read_to_string(&pointer).with_context(|| format!("cannot read {}", pointer.display()))?;
+        let name = std::fs::read_to_string(&pointer)
+            .with_context(|| format!("cannot read {}", pointer.display()))?;
         Ok(Some(self.root.join(name.trim())))
     }
 
@@ -352,10 +455,14 @@ impl Checkpoints {
         let previous = self.latest()?;
         let name = format!("step-{:08}", progress.step);
         let dir = self.root.join(&name);
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::default();
-        let model_bytes = recorder.record(model.clone().into_record(), ()).context("model record")?;
-        let optim_bytes = Recorder::<B>::record(&recorder, optim.to_record(), ()).context("optimiser record")?;
+        let model_bytes = recorder
+            .record(model.clone().into_record(), ())
+            .context("model record")?;
+        let optim_bytes =
+            Recorder::<B>::record(&recorder, optim.to_record(), ()).context("optimiser record")?;
         std::fs::write(dir.join("model.mpk"), model_bytes)?;
         std::fs::write(dir.join("optim.mpk"), optim_bytes)?;
         write_json(&dir.join("progress.json"), progress)?;
@@ -399,22 +506,33 @@ mod tests {
     fn fixture(n: usize, seed: u64) -> Vec<Example> {
         let mut rng = StdRng::seed_from_u64(seed);
         let tokeniser = Tokeniser::new(ModelSize::Tiny.config().tokeniser);
-        let syllables = ["ka", "mo", "ri", "ta", "ne", "lo", "sun", "bar", "in", "way", "go", "el"];
+        let syllables = [
+            "ka", "mo", "ri", "ta", "ne", "lo", "sun", "bar", "in", "way", "go", "el",
+        ];
         (0..n)
             .map(|i| {
                 let is_dga = i % 2 == 0;
                 let label: String = if is_dga {
-                    (0..rng.random_range(8..16)).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect()
+                    (0..rng.random_range(8..16))
+                        .map(|_| (b'a' + rng.random_range(0..26u8)) as char)
+                        .collect()
                 } else {
-                    (0..rng.random_range(2..5)).map(|_| syllables[rng.random_range(0..syllables.len())]).collect()
+                    (0..rng.random_range(2..5))
+                        .map(|_| syllables[rng.random_range(0..syllables.len())])
+                        .collect()
                 };
-                let domain = normalise(&format!("{label}{i}.com")).expect("fixture names are valid");
+                let domain =
+                    normalise(&format!("{label}{i}.com")).expect("fixture names are valid");
                 Example {
                     text: tokeniser.view(&domain).to_owned(),
                     key: domain.registrable_label().to_owned(),
                     tokens: tokeniser.encode(&domain),
                     is_dga,
-                    family: if is_dga { "random".into() } else { "legit".into() },
+                    family: if is_dga {
+                        "random".into()
+                    } else {
+                        "legit".into()
+                    },
                     source: "fixture".into(),
                 }
             })
@@ -434,6 +552,7 @@ mod tests {
             patience: 100,
             family_cap: 10_000,
             seed: 1,
+            select: SelectBy::F1,
         }
     }
 
@@ -447,7 +566,13 @@ mod tests {
     fn tiny_fixture_is_learned() {
         let (train_set, val_set) = (fixture(4000, 1), fixture(400, 2));
         let run_dir = temp_dir("learn");
-        let job = TrainJob { settings: settings(160), train: &train_set, val: &val_set, run_dir, max_minutes: None };
+        let job = TrainJob {
+            settings: settings(160),
+            train: &train_set,
+            val: &val_set,
+            run_dir,
+            max_minutes: None,
+        };
         let outcome = train::<B>(job, Default::default(), "test").unwrap();
         assert_eq!(outcome.steps, 160);
         assert!(outcome.best_f1 > 0.9, "validation F1 {}", outcome.best_f1);
@@ -462,14 +587,32 @@ mod tests {
         let (train_set, val_set) = (fixture(1000, 3), fixture(200, 4));
         let run_dir = temp_dir("resume");
         // A time limit of zero stops after the first step's checkpoint, as a crash would.
-        let first = TrainJob { settings: settings(60), train: &train_set, val: &val_set, run_dir: run_dir.clone(), max_minutes: Some(0.0) };
+        let first = TrainJob {
+            settings: settings(60),
+            train: &train_set,
+            val: &val_set,
+            run_dir: run_dir.clone(),
+            max_minutes: Some(0.0),
+        };
         let stopped = train::<B>(first, Default::default(), "test").unwrap();
         assert_eq!((stopped.steps, stopped.resumed_from), (1, None));
-        let again = TrainJob { settings: settings(60), train: &train_set, val: &val_set, run_dir: run_dir.clone(), max_minutes: None };
+        let again = TrainJob {
+            settings: settings(60),
+            train: &train_set,
+            val: &val_set,
+            run_dir: run_dir.clone(),
+            max_minutes: None,
+        };
         let finished = train::<B>(again, Default::default(), "test").unwrap();
         assert_eq!((finished.steps, finished.resumed_from), (60, Some(1)));
         // Other settings in the same folder are refused rather than silently mixed.
-        let changed = TrainJob { settings: settings(80), train: &train_set, val: &val_set, run_dir, max_minutes: None };
+        let changed = TrainJob {
+            settings: settings(80),
+            train: &train_set,
+            val: &val_set,
+            run_dir,
+            max_minutes: None,
+        };
         assert!(train::<B>(changed, Default::default(), "test").is_err());
     }
 

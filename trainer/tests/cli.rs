@@ -23,7 +23,10 @@ fn trainer(args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 fn stderr(out: &Output) -> String {
@@ -43,31 +46,55 @@ fn missing_data_says_what_to_pass() {
     let out = trainer(&["train", "--data", "no/such/file.csv.gz"], None);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("no data at no/such/file.csv.gz") && err.contains("--data"), "{err}");
+    assert!(
+        err.contains("no data at no/such/file.csv.gz") && err.contains("--data"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]
 fn corrupt_weights_are_refused_with_a_reason() {
     let junk = temp_file("junk.dgaw", b"<html>not found</html>");
-    let out = trainer(&["predict", "--weights", junk.to_str().unwrap()], Some("example.com\n"));
+    let out = trainer(
+        &["predict", "--weights", junk.to_str().unwrap()],
+        Some("example.com\n"),
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not a weights file"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a weights file"),
+        "{}",
+        stderr(&out)
+    );
 
-    let shipped = std::fs::read(repo_root().join("model/dga.dgaw")).expect("shipped weights are committed");
+    let shipped =
+        std::fs::read(repo_root().join("model/dga.dgaw")).expect("shipped weights are committed");
     let truncated = temp_file("truncated.dgaw", &shipped[..shipped.len() / 2]);
-    let out = trainer(&["predict", "--weights", truncated.to_str().unwrap()], Some("example.com\n"));
+    let out = trainer(
+        &["predict", "--weights", truncated.to_str().unwrap()],
+        Some("example.com\n"),
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("checksum"), "{}", stderr(&out));
 
-    let out = trainer(&["predict", "--weights", "no/such.dgaw"], Some("example.com\n"));
-    assert!(stderr(&out).contains("cannot read weights no/such.dgaw"), "{}", stderr(&out));
+    let out = trainer(
+        &["predict", "--weights", "no/such.dgaw"],
+        Some("example.com\n"),
+    );
+    assert!(
+        stderr(&out).contains("cannot read weights no/such.dgaw"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn unlabelled_list_needs_a_label() {
     let list = temp_file("list.txt", b"example.com\nqwxzv.ru\n");
-    let out = trainer(&["eval", "--data", list.to_str().unwrap(), "--split", "all"], None);
+    let out = trainer(
+        &["eval", "--data", list.to_str().unwrap(), "--split", "all"],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--label"), "{}", stderr(&out));
 }
@@ -88,13 +115,35 @@ fn shipped_weights_score_a_list_in_order() {
     let out = trainer(&["predict"], Some(input));
     assert!(out.status.success(), "{}", stderr(&out));
     let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
-    assert_eq!(header, ["input", "domain", "registrable_domain", "p_dga", "logit", "risk", "error"]);
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "input",
+            "domain",
+            "registrable_domain",
+            "p_dga",
+            "logit",
+            "risk",
+            "error"
+        ]
+    );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), input.lines().count());
     let p = |row: usize| rows[row][3].parse::<f32>().unwrap();
-    assert!(p(0) < 0.5 && p(1) < 0.5 && p(2) < 0.5, "benign scored high: {rows:?}");
-    assert!(p(5) > 0.5 && p(6) > 0.5, "random names scored low: {rows:?}");
+    assert!(
+        p(0) < 0.5 && p(1) < 0.5 && p(2) < 0.5,
+        "benign scored high: {rows:?}"
+    );
+    assert!(
+        p(5) > 0.5 && p(6) > 0.5,
+        "random names scored low: {rows:?}"
+    );
     assert_eq!(&rows[2][2], "github.com");
     assert_eq!(&rows[3][6], "empty input");
     assert!(rows[4][6].contains("IP address"));
@@ -103,14 +152,36 @@ fn shipped_weights_score_a_list_in_order() {
 #[test]
 fn eval_reports_metrics_on_a_labelled_file() {
     let mut csv = String::from("domain,label,family,source\n");
-    for name in ["google.com", "wikipedia.org", "amazon.co.uk", "bbc.co.uk", "github.com"] {
+    for name in [
+        "google.com",
+        "wikipedia.org",
+        "amazon.co.uk",
+        "bbc.co.uk",
+        "github.com",
+    ] {
         csv.push_str(&format!("{name},legit,legit,fixture\n"));
     }
-    for name in ["xjkd8f2hqzpwv.com", "qmbvtrzxkplw.net", "zzkqxvbwtrpl.ru", "kqwpzxvtrmbn.info", "vbqxzkwpltrm.org"] {
+    for name in [
+        "xjkd8f2hqzpwv.com",
+        "qmbvtrzxkplw.net",
+        "zzkqxvbwtrpl.ru",
+        "kqwpzxvtrmbn.info",
+        "vbqxzkwpltrm.org",
+    ] {
         csv.push_str(&format!("{name},dga,random,fixture\n"));
     }
     let data = temp_file("labelled.csv", csv.as_bytes());
-    let out = trainer(&["eval", "--data", data.to_str().unwrap(), "--split", "all", "--json"], None);
+    let out = trainer(
+        &[
+            "eval",
+            "--data",
+            data.to_str().unwrap(),
+            "--split",
+            "all",
+            "--json",
+        ],
+        None,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["n"], 10);

@@ -30,7 +30,10 @@ impl GpuScorer {
         let info = setup.adapter.get_info();
         let adapter = format!("{} ({:?})", info.name, info.device_type);
         let detector = Detector::<Wgpu>::from_weights(&weights, device)?;
-        Ok(GpuScorer { detector: Rc::new(detector), adapter })
+        Ok(GpuScorer {
+            detector: Rc::new(detector),
+            adapter,
+        })
     }
 
     /// The adapter WebGPU gave, for the page to show.

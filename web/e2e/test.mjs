@@ -127,6 +127,22 @@ await check("a missing or corrupt weights file gives a clear message, not a blan
   }
 });
 
+await check("once loaded, the page works offline", async () => {
+  const { context, page, problems } = await open(cpuBrowser, base);
+  await modelReady(page);
+  // The service worker caches the page's files on install; wait until it controls the page.
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  await page.waitForFunction(() => caches.has("dga-detector-v1"));
+  await page.waitForFunction(async () => (await (await caches.open("dga-detector-v1")).keys()).length >= 9);
+  await context.setOffline(true);
+  await page.reload();
+  await modelReady(page);
+  const got = await scoreOne(page, "xjkd8f2h.com");
+  assert.ok(got.p !== null, "scored offline");
+  assert.deepEqual(problems.filter((p) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch/.test(p)), [], problems.join("\n"));
+  await context.close();
+});
+
 await cpuBrowser.close();
 
 const gpuBrowser = await launch({ webgpu: true });

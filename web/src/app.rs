@@ -34,7 +34,13 @@ impl Shared {
     pub fn backend_for(&self, batch: bool) -> Backend {
         let ready = matches!(self.gpu.get_untracked(), GpuStatus::Ready { .. })
             && engine::engine().is_some_and(|e| e.gpu_loaded());
-        let hardware = matches!(self.gpu.get_untracked(), GpuStatus::Ready { software: false, .. });
+        let hardware = matches!(
+            self.gpu.get_untracked(),
+            GpuStatus::Ready {
+                software: false,
+                ..
+            }
+        );
         match self.choice.get_untracked() {
             Choice::WebGpu if ready => Backend::WebGpu,
             Choice::Auto if batch && ready && hardware => Backend::WebGpu,
@@ -52,7 +58,9 @@ enum Tab {
 
 #[component]
 pub fn App() -> impl IntoView {
-    let choice = assets::url_flag("backend").and_then(|b| Choice::parse(&b)).unwrap_or(Choice::Auto);
+    let choice = assets::url_flag("backend")
+        .and_then(|b| Choice::parse(&b))
+        .unwrap_or(Choice::Auto);
     let shared = Shared {
         model: RwSignal::new(ModelState::Loading(0.0)),
         gpu: RwSignal::new(GpuStatus::Probing),
@@ -133,17 +141,25 @@ async fn maybe_load_gpu(shared: Shared, choice: Choice) {
         let status = engine::probe_gpu().await;
         shared.gpu.set(status);
     }
-    let GpuStatus::Available { adapter, software } = shared.gpu.get_untracked() else { return };
+    let GpuStatus::Available { adapter, software } = shared.gpu.get_untracked() else {
+        return;
+    };
     let wanted = match choice {
         Choice::WebGpu => true,
         Choice::Auto => !software,
         Choice::Cpu => false,
     };
-    let Some(engine) = engine::engine().filter(|_| wanted) else { return };
+    let Some(engine) = engine::engine().filter(|_| wanted) else {
+        return;
+    };
     shared.gpu.set(GpuStatus::Loading);
     match engine.load_gpu().await {
         Ok(name) => {
-            let adapter = if name.trim().is_empty() { adapter } else { name };
+            let adapter = if name.trim().is_empty() {
+                adapter
+            } else {
+                name
+            };
             shared.gpu.set(GpuStatus::Ready { adapter, software });
         }
         Err(e) => shared.gpu.set(GpuStatus::Failed(e)),
@@ -154,7 +170,8 @@ async fn maybe_load_gpu(shared: Shared, choice: Choice) {
 #[component]
 fn StatusBar() -> impl IntoView {
     let shared = expect_context::<Shared>();
-    let model_line = move || match shared.model.get() {
+    let model_line = move || {
+        match shared.model.get() {
         ModelState::Loading(p) => view! {
             <span class="loading">"Loading the model… " <progress max="1" value=p></progress></span>
         }
@@ -164,11 +181,18 @@ fn StatusBar() -> impl IntoView {
             <span class="error" id="model-status" role="alert">{format!("The model could not be loaded: {e}")}</span>
         }
         .into_any(),
+    }
     };
     let set_threshold = move |high: bool, text: String| {
         if let Ok(value) = text.parse::<f32>() {
             let value = value.clamp(0.0, 1.0);
-            shared.thresholds.update(|t| if high { t.high = value } else { t.medium = value });
+            shared.thresholds.update(|t| {
+                if high {
+                    t.high = value
+                } else {
+                    t.medium = value
+                }
+            });
         }
     };
     view! {

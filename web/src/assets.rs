@@ -12,7 +12,11 @@ pub const CARD_URL: &str = "model/card.json";
 
 fn describe(err: JsValue) -> String {
     err.as_string()
-        .or_else(|| Reflect::get(&err, &"message".into()).ok().and_then(|m| m.as_string()))
+        .or_else(|| {
+            Reflect::get(&err, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+        })
         .unwrap_or_else(|| format!("{err:?}"))
 }
 
@@ -23,7 +27,11 @@ async fn response(url: &str) -> Result<Response, String> {
         .map_err(|e| format!("cannot fetch {url}: {}", describe(e)))?
         .unchecked_into();
     if !response.ok() {
-        return Err(format!("cannot fetch {url}: HTTP {} {}", response.status(), response.status_text()));
+        return Err(format!(
+            "cannot fetch {url}: HTTP {} {}",
+            response.status(),
+            response.status_text()
+        ));
     }
     Ok(response)
 }
@@ -31,16 +39,31 @@ async fn response(url: &str) -> Result<Response, String> {
 /// Downloads `url`, reporting the fraction received (when the server says the size).
 pub async fn fetch_bytes(url: &str, progress: impl Fn(f64)) -> Result<Vec<u8>, String> {
     let response = response(url).await?;
-    let total: Option<f64> = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse().ok());
-    let Some(body) = response.body() else { return Ok(Vec::new()) };
+    let total: Option<f64> = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse().ok());
+    let Some(body) = response.body() else {
+        return Ok(Vec::new());
+    };
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
     let mut bytes = Vec::with_capacity(total.unwrap_or(0.0) as usize);
     loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(|e| format!("download of {url} failed: {}", describe(e)))?;
-        if Reflect::get(&chunk, &"done".into()).ok().and_then(|d| d.as_bool()).unwrap_or(true) {
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| format!("download of {url} failed: {}", describe(e)))?;
+        if Reflect::get(&chunk, &"done".into())
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true)
+        {
             break;
         }
-        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(describe)?.unchecked_into();
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into())
+            .map_err(describe)?
+            .unchecked_into();
         let start = bytes.len();
         bytes.resize(start + value.length() as usize, 0);
         value.copy_to(&mut bytes[start..]);
@@ -55,27 +78,39 @@ pub async fn fetch_bytes(url: &str, progress: impl Fn(f64)) -> Result<Vec<u8>, S
 /// Downloads `url` as text.
 pub async fn fetch_text(url: &str) -> Result<String, String> {
     let text = response(url).await?.text().map_err(describe)?;
-    JsFuture::from(text).await.map_err(describe)?.as_string().ok_or_else(|| format!("{url} is not text"))
+    JsFuture::from(text)
+        .await
+        .map_err(describe)?
+        .as_string()
+        .ok_or_else(|| format!("{url} is not text"))
 }
 
 /// Reads a file the visitor picked.
 pub async fn read_file(file: &web_sys::File) -> Result<String, String> {
-    JsFuture::from(file.text()).await.map_err(describe)?.as_string().ok_or_else(|| "the file is not text".into())
+    JsFuture::from(file.text())
+        .await
+        .map_err(describe)?
+        .as_string()
+        .ok_or_else(|| "the file is not text".into())
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/js/tasks.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = nextTask)]
+    fn next_task() -> js_sys::Promise;
 }
 
 /// Lets the event loop run (input, painting) between two pieces of heavy work.
 pub async fn yield_to_browser() {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback(&resolve);
-        }
-    });
-    let _ = JsFuture::from(promise).await;
+    let _ = JsFuture::from(next_task()).await;
 }
 
 /// Milliseconds since the page started loading.
 pub fn now_ms() -> f64 {
-    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or(0.0)
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now())
+        .unwrap_or(0.0)
 }
 
 /// Records a named moment for the benchmark script (`performance.getEntriesByName`).
@@ -90,10 +125,16 @@ pub fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
     let parts = js_sys::Array::of1(&JsValue::from_str(text));
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(mime);
-    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(describe)?;
+    let blob =
+        web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(describe)?;
     let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(describe)?;
-    let document = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
-    let link: web_sys::HtmlAnchorElement = document.create_element("a").map_err(describe)?.unchecked_into();
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let link: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(describe)?
+        .unchecked_into();
     link.set_href(&url);
     link.set_download(name);
     link.click();
@@ -104,5 +145,7 @@ pub fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
 /// The value of a `?name=value` flag in the page's address.
 pub fn url_flag(name: &str) -> Option<String> {
     let search = web_sys::window()?.location().search().ok()?;
-    web_sys::UrlSearchParams::new_with_str(&search).ok()?.get(name)
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get(name)
 }

@@ -57,13 +57,18 @@ pub fn Batch() -> impl IntoView {
                     o.note = note;
                     o
                 }
-                Err(e) => Outcome { note: Some(e), ..Default::default() },
+                Err(e) => Outcome {
+                    note: Some(e),
+                    ..Default::default()
+                },
             });
         });
     };
     let on_file = move |ev: leptos::ev::Event| {
         let input: Option<web_sys::HtmlInputElement> = ev.target().and_then(|t| t.dyn_into().ok());
-        let Some(file) = input.and_then(|i| i.files()).and_then(|f| f.get(0)) else { return };
+        let Some(file) = input.and_then(|i| i.files()).and_then(|f| f.get(0)) else {
+            return;
+        };
         spawn_local(async move {
             match assets::read_file(&file).await {
                 Ok(content) => {
@@ -71,7 +76,10 @@ pub fn Batch() -> impl IntoView {
                     set_text.set(String::new());
                     run(list, note);
                 }
-                Err(e) => outcome.set(Outcome { note: Some(format!("cannot read {}: {e}", file.name())), ..Default::default() }),
+                Err(e) => outcome.set(Outcome {
+                    note: Some(format!("cannot read {}: {e}", file.name())),
+                    ..Default::default()
+                }),
             }
         });
     };
@@ -92,7 +100,13 @@ pub fn Batch() -> impl IntoView {
                 _ => false,
             })
             .collect();
-        let p = |r: &Row| r.verdict.result.as_ref().map(|s| s.logit).unwrap_or(f32::NEG_INFINITY);
+        let p = |r: &Row| {
+            r.verdict
+                .result
+                .as_ref()
+                .map(|s| s.logit)
+                .unwrap_or(f32::NEG_INFINITY)
+        };
         match order.get() {
             Order::Line => {}
             Order::DgaFirst => rows.sort_by(|a, b| p(b).total_cmp(&p(a))),
@@ -177,10 +191,25 @@ fn row_view(row: Row, thresholds: RiskThresholds) -> impl IntoView {
     let (domain, p, risk, class) = match &row.verdict.result {
         Ok(s) => {
             let risk = thresholds.risk(s.p_dga).as_str();
-            (s.domain.name.clone(), format!("{:.4}", s.p_dga), risk.to_owned(), format!("risk risk-{risk}"))
+            (
+                s.domain.name.clone(),
+                format!("{:.4}", s.p_dga),
+                risk.to_owned(),
+                format!("risk risk-{risk}"),
+            )
         }
-        Err(DomainError::IpAddress(_)) => (String::new(), String::new(), "IP skipped".into(), "skipped".into()),
-        Err(e) => (e.to_string(), String::new(), "not scored".into(), "skipped".into()),
+        Err(DomainError::IpAddress(_)) => (
+            String::new(),
+            String::new(),
+            "IP skipped".into(),
+            "skipped".into(),
+        ),
+        Err(e) => (
+            e.to_string(),
+            String::new(),
+            "not scored".into(),
+            "skipped".into(),
+        ),
     };
     view! {
         <tr>
@@ -194,8 +223,14 @@ fn row_view(row: Row, thresholds: RiskThresholds) -> impl IntoView {
 }
 
 /// Extracts candidates, normalises and scores them on the batch backend.
-async fn score_text(shared: Shared, input: &str, progress: RwSignal<Option<f64>>) -> Result<Outcome, String> {
-    let Some(engine) = engine::engine() else { return Err("the model is not loaded".into()) };
+async fn score_text(
+    shared: Shared,
+    input: &str,
+    progress: RwSignal<Option<f64>>,
+) -> Result<Outcome, String> {
+    let Some(engine) = engine::engine() else {
+        return Err("the model is not loaded".into());
+    };
     let extracted = extract::candidates(input);
     if extracted.candidates.is_empty() {
         return Err("nothing to score: no line holds a name".into());
@@ -203,12 +238,24 @@ async fn score_text(shared: Shared, input: &str, progress: RwSignal<Option<f64>>
     let inputs: Vec<&str> = extracted.candidates.iter().map(|c| c.text).collect();
     let backend = shared.backend_for(true);
     let started = assets::now_ms();
-    let verdicts = engine.score(&inputs, backend, &|p| progress.set(Some(p))).await?;
+    let verdicts = engine
+        .score(&inputs, backend, &|p| progress.set(Some(p)))
+        .await?;
     let seconds = (assets::now_ms() - started) / 1000.0;
-    let rows: Vec<Row> =
-        extracted.candidates.iter().zip(verdicts).map(|(c, verdict)| Row { line: c.line, verdict }).collect();
+    let rows: Vec<Row> = extracted
+        .candidates
+        .iter()
+        .zip(verdicts)
+        .map(|(c, verdict)| Row {
+            line: c.line,
+            verdict,
+        })
+        .collect();
     let scored = rows.iter().filter(|r| r.verdict.result.is_ok()).count();
-    let ips = rows.iter().filter(|r| matches!(r.verdict.result, Err(DomainError::IpAddress(_)))).count();
+    let ips = rows
+        .iter()
+        .filter(|r| matches!(r.verdict.result, Err(DomainError::IpAddress(_))))
+        .count();
     let unparsable = rows.len() - scored - ips;
     let summary = format!(
         "{scored} scored, {ips} IP addresses skipped, {unparsable} not scorable, {} other words ignored; {:.2} s on {} ({:.0} names/s)",
@@ -217,7 +264,12 @@ async fn score_text(shared: Shared, input: &str, progress: RwSignal<Option<f64>>
         backend.label(),
         rows.len() as f64 / seconds.max(1e-6)
     );
-    Ok(Outcome { rows, skipped_words: extracted.skipped_words, note: None, summary })
+    Ok(Outcome {
+        rows,
+        skipped_words: extracted.skipped_words,
+        note: None,
+        summary,
+    })
 }
 
 /// An uploaded file as a list to score: a CSV's `domain` column, or the text itself; at most
@@ -225,15 +277,25 @@ async fn score_text(shared: Shared, input: &str, progress: RwSignal<Option<f64>>
 fn file_to_list(name: &str, content: &str) -> (String, Option<String>) {
     let total = content.lines().count();
     let kept: String = if total > MAX_LINES {
-        content.lines().take(MAX_LINES).collect::<Vec<_>>().join("\n")
+        content
+            .lines()
+            .take(MAX_LINES)
+            .collect::<Vec<_>>()
+            .join("\n")
     } else {
         content.to_owned()
     };
-    let mut note = (total > MAX_LINES).then(|| format!("{name} has {total} lines; scored the first {MAX_LINES}"));
+    let mut note = (total > MAX_LINES)
+        .then(|| format!("{name} has {total} lines; scored the first {MAX_LINES}"));
     let header = kept.lines().next().unwrap_or_default().to_ascii_lowercase();
-    let column = header.split(',').map(|c| c.trim().trim_matches('"')).position(|c| c == "domain");
+    let column = header
+        .split(',')
+        .map(|c| c.trim().trim_matches('"'))
+        .position(|c| c == "domain");
     if let (true, Some(column)) = (header.contains(','), column) {
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(kept.as_bytes());
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(kept.as_bytes());
         let mut list = Vec::new();
         let mut bad = 0;
         for record in reader.records() {
@@ -243,7 +305,10 @@ fn file_to_list(name: &str, content: &str) -> (String, Option<String>) {
             }
         }
         if bad > 0 {
-            note = Some(format!("{}{bad} unreadable CSV rows skipped", note.map(|n| n + "; ").unwrap_or_default()));
+            note = Some(format!(
+                "{}{bad} unreadable CSV rows skipped",
+                note.map(|n| n + "; ").unwrap_or_default()
+            ));
         }
         return (list.join("\n"), note);
     }

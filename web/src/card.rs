@@ -55,8 +55,8 @@ fn CardView(card: ModelCard) -> impl IntoView {
         )}</p>
         <p>"Running here: CPU (wasm), always available; " {move || shared.gpu.get().describe()}</p>
         <div class="curves">
-            <Curve title="ROC" x_label="false-positive rate" y_label="true-positive rate" points=r.roc/>
-            <Curve title="Precision–recall" x_label="recall" y_label="precision" points=r.pr/>
+            <Curve title="ROC" x_label="false-positive rate (log scale)" y_label="true-positive rate" x_axis=Axis::Log points=r.roc/>
+            <Curve title="Precision–recall" x_label="recall" y_label="precision" x_axis=Axis::Linear points=r.pr/>
         </div>
         <h3>"Confusion matrix at p_dga 0.5"</h3>
         <table id="card-confusion">
@@ -83,14 +83,61 @@ fn CardView(card: ModelCard) -> impl IntoView {
     }
 }
 
+/// Where a value lands on a curve's axis, from 0 to 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Axis {
+    Linear,
+    /// log10 from 10^-4 to 1: the low false-positive rates a SOC runs at get most of the width.
+    Log,
+}
+
+impl Axis {
+    fn place(self, x: f64) -> f64 {
+        match self {
+            Axis::Linear => x,
+            Axis::Log => (x.max(1e-4).log10() + 4.0) / 4.0,
+        }
+    }
+}
+
 /// A curve on the unit square as SVG.
 #[component]
-fn Curve(title: &'static str, x_label: &'static str, y_label: &'static str, points: Vec<(f64, f64)>) -> impl IntoView {
-    let path: String = points.iter().map(|(x, y)| format!("{:.2},{:.2} ", 10.0 + 180.0 * x, 190.0 - 180.0 * y)).collect();
+fn Curve(
+    title: &'static str,
+    x_label: &'static str,
+    y_label: &'static str,
+    x_axis: Axis,
+    points: Vec<(f64, f64)>,
+) -> impl IntoView {
+    let path: String = points
+        .iter()
+        .map(|&(x, y)| {
+            format!(
+                "{:.2},{:.2} ",
+                10.0 + 180.0 * x_axis.place(x),
+                190.0 - 180.0 * y
+            )
+        })
+        .collect();
+    let ticks: &[(f64, &str)] = match x_axis {
+        Axis::Log => &[(1e-3, "0.1%"), (1e-2, "1%"), (1e-1, "10%")],
+        Axis::Linear => &[(0.5, "0.5")],
+    };
+    let ticks = ticks
+        .iter()
+        .map(|&(x, label)| {
+            let at = 10.0 + 180.0 * x_axis.place(x);
+            view! {
+                <line x1=at x2=at y1="10" y2="190" class="grid"></line>
+                <text x=at y="199" class="tick">{label}</text>
+            }
+        })
+        .collect_view();
     view! {
         <figure>
-            <svg viewBox="0 0 200 200" role="img" aria-label=title>
+            <svg viewBox="0 0 200 202" role="img" aria-label=title>
                 <rect x="10" y="10" width="180" height="180" class="frame"></rect>
+                {ticks}
                 <polyline points=path class="curve"></polyline>
             </svg>
             <figcaption>{format!("{title}: {y_label} against {x_label}")}</figcaption>

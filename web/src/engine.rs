@@ -19,12 +19,16 @@ extern "C" {
     #[wasm_bindgen(catch, js_name = gpuLoad)]
     async fn gpu_load(weights: &[u8]) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = gpuLogits)]
-    async fn gpu_logits(scorer: &JsValue, tokens: &[u32], lengths: &[u32]) -> Result<JsValue, JsValue>;
+    async fn gpu_logits(
+        scorer: &JsValue,
+        tokens: &[u32],
+        lengths: &[u32],
+    ) -> Result<JsValue, JsValue>;
 }
 
-/// Names scored per step on the CPU before the page yields to the browser: small enough that
-/// typing stays smooth (a step is tens of milliseconds), large enough to fill a batch.
-const CPU_STEP: usize = 256;
+/// Names scored per step on the CPU before the page yields to the browser: one batch, about
+/// 60 ms here, so typing and scrolling stay responsive during a long batch.
+const CPU_STEP: usize = 128;
 /// Names per call into the WebGPU engine: one call is a few large batches.
 const GPU_STEP: usize = 4096;
 
@@ -90,11 +94,17 @@ impl GpuStatus {
             GpuStatus::Probing => "WebGPU: checking…".into(),
             GpuStatus::Missing(why) => format!("WebGPU: not available ({why})"),
             GpuStatus::Available { adapter, software } => {
-                format!("WebGPU: available, not loaded ({adapter}{})", if *software { ", software" } else { "" })
+                format!(
+                    "WebGPU: available, not loaded ({adapter}{})",
+                    if *software { ", software" } else { "" }
+                )
             }
             GpuStatus::Loading => "WebGPU: loading the engine…".into(),
             GpuStatus::Ready { adapter, software } => {
-                format!("WebGPU: ready ({adapter}{})", if *software { ", software" } else { "" })
+                format!(
+                    "WebGPU: ready ({adapter}{})",
+                    if *software { ", software" } else { "" }
+                )
             }
             GpuStatus::Failed(why) => format!("WebGPU: failed, using the CPU ({why})"),
         }
@@ -121,7 +131,11 @@ pub fn engine() -> Option<Rc<Engine>> {
 pub fn install(weights: Vec<u8>, url: &str) -> Result<(), String> {
     let cpu = Detector::<Flex>::from_weights(&weights, Default::default())
         .map_err(|e| format!("the model file {url} cannot be used: {e}"))?;
-    let engine = Engine { cpu, weights, gpu: RefCell::new(None) };
+    let engine = Engine {
+        cpu,
+        weights,
+        gpu: RefCell::new(None),
+    };
     ENGINE.with(|e| *e.borrow_mut() = Some(Rc::new(engine)));
     Ok(())
 }
@@ -135,7 +149,9 @@ pub async fn probe_gpu() -> GpuStatus {
         Ok(info) => {
             let field = |k: &str| js_sys::Reflect::get(&info, &k.into()).ok();
             GpuStatus::Available {
-                adapter: field("name").and_then(|v| v.as_string()).unwrap_or_default(),
+                adapter: field("name")
+                    .and_then(|v| v.as_string())
+                    .unwrap_or_default(),
                 software: field("fallback").and_then(|v| v.as_bool()).unwrap_or(false),
             }
         }
@@ -145,7 +161,11 @@ pub async fn probe_gpu() -> GpuStatus {
 
 fn describe(e: &JsValue) -> String {
     e.as_string()
-        .or_else(|| js_sys::Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()))
+        .or_else(|| {
+            js_sys::Reflect::get(e, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+        })
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
@@ -164,14 +184,21 @@ impl Engine {
     /// Loads the WebGPU engine with the same weights; returns the adapter's name.
     pub async fn load_gpu(&self) -> Result<String, String> {
         let scorer = gpu_load(&self.weights).await.map_err(|e| describe(&e))?;
-        let adapter = js_sys::Reflect::get(&scorer, &"adapter".into()).ok().and_then(|a| a.as_string());
+        let adapter = js_sys::Reflect::get(&scorer, &"adapter".into())
+            .ok()
+            .and_then(|a| a.as_string());
         *self.gpu.borrow_mut() = Some(scorer);
         Ok(adapter.unwrap_or_default())
     }
 
     /// DGA log-odds of token sequences on `backend`, yielding to the browser between steps and
     /// reporting the fraction done.
-    pub async fn logits(&self, sequences: &[Vec<u32>], backend: Backend, progress: &dyn Fn(f64)) -> Result<Vec<f32>, String> {
+    pub async fn logits(
+        &self,
+        sequences: &[Vec<u32>],
+        backend: Backend,
+        progress: &dyn Fn(f64),
+    ) -> Result<Vec<f32>, String> {
         let scorer = self.gpu.borrow().clone();
         let mut logits = Vec::with_capacity(sequences.len());
         match (backend, scorer) {
@@ -179,16 +206,28 @@ impl Engine {
                 for step in sequences.chunks(GPU_STEP) {
                     let lengths: Vec<u32> = step.iter().map(|s| s.len() as u32).collect();
                     let tokens: Vec<u32> = step.concat();
-                    let values = gpu_logits(&scorer, &tokens, &lengths).await.map_err(|e| describe(&e))?;
+                    let values = gpu_logits(&scorer, &tokens, &lengths)
+                        .await
+                        .map_err(|e| describe(&e))?;
                     logits.extend(js_sys::Float32Array::from(values).to_vec());
                     progress(logits.len() as f64 / sequences.len() as f64);
                 }
             }
             (Backend::WebGpu, None) => return Err("the WebGPU engine is not loaded".into()),
             (Backend::Cpu, _) => {
-                for step in sequences.chunks(CPU_STEP) {
-                    logits.extend(self.cpu.logits_of_sequences(step));
-                    progress(logits.len() as f64 / sequences.len() as f64);
+                // Steps taken in length order waste no padding; results go back in input order.
+                let mut order: Vec<usize> = (0..sequences.len()).collect();
+                order.sort_by_key(|&i| sequences[i].len());
+                logits.resize(sequences.len(), f32::NAN);
+                for (done, step) in order.chunks(CPU_STEP).enumerate() {
+                    let rows: Vec<Vec<u32>> = step.iter().map(|&i| sequences[i].clone()).collect();
+                    for (&i, logit) in step.iter().zip(self.cpu.logits_of_sequences(&rows)) {
+                        logits[i] = logit;
+                    }
+                    progress(
+                        ((done + 1) * CPU_STEP).min(sequences.len()) as f64
+                            / sequences.len() as f64,
+                    );
                     if sequences.len() > CPU_STEP {
                         yield_to_browser().await;
                     }
@@ -199,10 +238,20 @@ impl Engine {
     }
 
     /// Verdicts for `inputs` in order, normalising here and scoring on `backend`.
-    pub async fn score(&self, inputs: &[&str], backend: Backend, progress: &dyn Fn(f64)) -> Result<Vec<Verdict>, String> {
-        let domains: Vec<Result<Domain, DomainError>> = inputs.iter().map(|s| normalise(s)).collect();
+    pub async fn score(
+        &self,
+        inputs: &[&str],
+        backend: Backend,
+        progress: &dyn Fn(f64),
+    ) -> Result<Vec<Verdict>, String> {
+        let domains: Vec<Result<Domain, DomainError>> =
+            inputs.iter().map(|s| normalise(s)).collect();
         let tokeniser = self.cpu.tokeniser();
-        let sequences: Vec<Vec<u32>> = domains.iter().flatten().map(|d| tokeniser.encode(d)).collect();
+        let sequences: Vec<Vec<u32>> = domains
+            .iter()
+            .flatten()
+            .map(|d| tokeniser.encode(d))
+            .collect();
         let logits = self.logits(&sequences, backend, progress).await?;
         Ok(self.cpu.verdicts(inputs, domains, logits))
     }
@@ -221,8 +270,14 @@ impl Engine {
         let logits = self.logits(&variants, backend, &|_| {}).await?;
         let influence = explain::influence(&logits);
         // The model reads at most max_len - 1 characters; the rest has no influence to show.
-        let characters = view.chars().zip(influence.into_iter().chain(std::iter::repeat(0.0))).collect();
-        Ok(Explanation { features, characters })
+        let characters = view
+            .chars()
+            .zip(influence.into_iter().chain(std::iter::repeat(0.0)))
+            .collect();
+        Ok(Explanation {
+            features,
+            characters,
+        })
     }
 }
 

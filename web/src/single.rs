@@ -38,7 +38,9 @@ pub fn Single() -> impl IntoView {
         generation.update_value(|g| *g += 1);
         let mine = generation.get_value();
         spawn_local(async move {
-            let Some(engine) = engine::engine() else { return };
+            let Some(engine) = engine::engine() else {
+                return;
+            };
             if input.trim().is_empty() {
                 answer.set(None);
                 return;
@@ -47,14 +49,23 @@ pub fn Single() -> impl IntoView {
             let started = assets::now_ms();
             let verdict = match engine.score(&[input.as_str()], backend, &|_| {}).await {
                 Ok(mut v) => v.remove(0),
-                Err(e) => model_core::Verdict { input: input.clone(), result: Err(DomainError::Unparsable(e)) },
+                Err(e) => model_core::Verdict {
+                    input: input.clone(),
+                    result: Err(DomainError::Unparsable(e)),
+                },
             };
             let millis = assets::now_ms() - started;
             if generation.get_value() != mine {
                 return;
             }
             let result = verdict.result;
-            answer.set(Some(Answer { input: input.clone(), result: result.clone(), explanation: None, backend, millis }));
+            answer.set(Some(Answer {
+                input: input.clone(),
+                result: result.clone(),
+                explanation: None,
+                backend,
+                millis,
+            }));
             if !first_verdict.get_value() {
                 first_verdict.set_value(true);
                 assets::mark("dga-first-verdict");
@@ -105,7 +116,11 @@ pub fn Single() -> impl IntoView {
 #[component]
 fn AnswerView(answer: Answer) -> impl IntoView {
     let shared = expect_context::<Shared>();
-    let timing = format!("scored on {} in {:.1} ms", answer.backend.label(), answer.millis);
+    let timing = format!(
+        "scored on {} in {:.1} ms",
+        answer.backend.label(),
+        answer.millis
+    );
     match answer.result {
         Err(error) => view! {
             <p class="error" id="single-error">
@@ -146,10 +161,17 @@ fn ExplanationView(explanation: Explanation) -> impl IntoView {
     let shared = expect_context::<Shared>();
     let scale = shared
         .card
-        .with_untracked(|c| c.as_ref().map(|c| (c.rarity_median_benign, c.rarity_median_dga)))
+        .with_untracked(|c| {
+            c.as_ref()
+                .map(|c| (c.rarity_median_benign, c.rarity_median_dga))
+        })
         .map(|(b, d)| format!(" (median on the test split: benign {b:.1}, DGA {d:.1})"))
         .unwrap_or_default();
-    let strongest = explanation.characters.iter().map(|(_, v)| v.abs()).fold(0.05, f32::max);
+    let strongest = explanation
+        .characters
+        .iter()
+        .map(|(_, v)| v.abs())
+        .fold(0.05, f32::max);
     let cells = explanation
         .characters
         .into_iter()
@@ -160,7 +182,10 @@ fn ExplanationView(explanation: Explanation) -> impl IntoView {
             view! { <span class="heat" title=title style:background-color=colour>{c.to_string()}</span> }
         })
         .collect_view();
-    let rarity = f.trigram_rarity_bits.map(|b| format!("{b:.1} bits per trigram")).unwrap_or_else(|| "n/a".into());
+    let rarity = f
+        .trigram_rarity_bits
+        .map(|b| format!("{b:.1} bits per trigram"))
+        .unwrap_or_else(|| "n/a".into());
     view! {
         <h3>"Why"</h3>
         <p class="muted">"Each character coloured by how much p_dga drops when it is removed: red pushes towards DGA, blue towards benign."</p>

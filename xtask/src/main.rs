@@ -25,10 +25,13 @@ fn main() {
             Ok(port) => web::serve(port),
             Err(e) => Err(anyhow::anyhow!("--port: {e}")),
         },
-        "e2e" => web::build(!has_flag("--no-opt")).and_then(|()| web::run_browser_script("test.mjs", &[])),
+        "e2e" => web::build(!has_flag("--no-opt"))
+            .and_then(|()| web::run_browser_script("test.mjs", &[])),
         "bench-web" => web::run_browser_script("bench.mjs", &[]),
         _ => {
-            eprintln!("usage: cargo xtask <test|serve [--port N]|build-web [--no-opt]|e2e [--no-opt]|bench-web|demo>");
+            eprintln!(
+                "usage: cargo xtask <test|serve [--port N]|build-web [--no-opt]|e2e [--no-opt]|bench-web|demo>"
+            );
             std::process::exit(2);
         }
     };
@@ -44,11 +47,16 @@ fn has_flag(name: &str) -> bool {
 
 fn flag_value(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_owned()
 }
 
 pub(crate) fn cargo() -> Command {
@@ -59,7 +67,9 @@ pub(crate) fn cargo() -> Command {
 
 pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("+ {cmd:?}");
-    let status = cmd.status().with_context(|| format!("cannot start {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -87,13 +97,28 @@ fn quality_gate() -> Result<bool> {
         return Ok(false);
     }
     let out = cargo()
-        .args(["run", "--quiet", "--release", "-p", "trainer", "--", "eval", "--json", "--data", SHARED_DATA])
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "trainer",
+            "--",
+            "eval",
+            "--json",
+            "--data",
+            SHARED_DATA,
+        ])
         .output()
         .context("cannot run trainer eval")?;
     if !out.status.success() {
-        bail!("trainer eval failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "trainer eval failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).context("eval --json output")?;
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("eval --json output")?;
     let f1 = report["f1"].as_f64().context("report has no f1")?;
     let number = |key: &str| report[key].as_f64().unwrap_or(f64::NAN);
     eprintln!(
@@ -109,13 +134,30 @@ fn quality_gate() -> Result<bool> {
 }
 
 pub(crate) fn ensure_wasm_target() -> Result<()> {
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
     match installed {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET) =>
+        {
+            Ok(())
+        }
         _ => run(Command::new("rustup").args(["target", "add", WASM_TARGET])),
     }
 }
 
 fn demo() -> Result<()> {
-    run(cargo().args(["run", "--quiet", "--release", "-p", "trainer", "--", "predict", "model/demo-domains.txt"]))
+    run(cargo().args([
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "trainer",
+        "--",
+        "predict",
+        "model/demo-domains.txt",
+    ]))
 }

@@ -15,8 +15,15 @@ const PROFILE: &str = "wasm-release";
 pub const E2E_DIR: &str = "web/e2e";
 
 /// What a static host serves: the page, its wasm, the weights and the model card.
-const SERVED_FILES: [&str; 7] =
-    ["index.html", "main.js", "sw.js", "style.css", "favicon.svg", "model/dga.dgaw", "model/card.json"];
+const SERVED_FILES: [&str; 7] = [
+    "index.html",
+    "main.js",
+    "sw.js",
+    "style.css",
+    "favicon.svg",
+    "model/dga.dgaw",
+    "model/card.json",
+];
 const SERVED_DIRS: [&str; 1] = ["pkg/"];
 /// Extra files only the browser tests see (a corrupt weights file).
 const TEST_DIRS: [&str; 1] = ["web/e2e/fixtures/"];
@@ -28,7 +35,10 @@ fn wasm_bindgen_version() -> Result<String> {
     while let Some(line) = lines.next() {
         if line == "name = \"wasm-bindgen\"" {
             let version = lines.next().unwrap_or_default();
-            return Ok(version.trim_start_matches("version = ").trim_matches('"').to_owned());
+            return Ok(version
+                .trim_start_matches("version = ")
+                .trim_matches('"')
+                .to_owned());
         }
     }
     bail!("Cargo.lock has no wasm-bindgen")
@@ -39,7 +49,11 @@ fn ensure_wasm_bindgen() -> Result<()> {
     let version = wasm_bindgen_version()?;
     let installed = Command::new("wasm-bindgen").arg("--version").output();
     if let Ok(out) = installed {
-        if String::from_utf8_lossy(&out.stdout).split_whitespace().nth(1) == Some(version.as_str()) {
+        if String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            == Some(version.as_str())
+        {
             return Ok(());
         }
     }
@@ -50,21 +64,37 @@ fn ensure_wasm_bindgen() -> Result<()> {
 /// Installs the browser-test tools from web/e2e/package-lock.json when missing.
 pub fn ensure_npm_tools() -> Result<()> {
     let dir = root().join(E2E_DIR);
-    if dir.join("node_modules/playwright-core").exists() && dir.join("node_modules/binaryen").exists() {
+    if dir.join("node_modules/playwright-core").exists()
+        && dir.join("node_modules/binaryen").exists()
+    {
         return Ok(());
     }
-    run(Command::new("npm").args(["ci", "--no-audit", "--no-fund"]).current_dir(dir))
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir))
 }
 
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
 }
 
 /// Builds both wasm modules into `pkg/` and prints their sizes.
 pub fn build(optimise: bool) -> Result<()> {
     ensure_wasm_target()?;
     ensure_wasm_bindgen()?;
-    run(cargo().args(["build", "--profile", PROFILE, "--target", WASM_TARGET, "-p", "web", "-p", "web-gpu"]))?;
+    run(cargo().args([
+        "build",
+        "--profile",
+        PROFILE,
+        "--target",
+        WASM_TARGET,
+        "-p",
+        "web",
+        "-p",
+        "web-gpu",
+    ]))?;
     let built = target_dir().join(WASM_TARGET).join(PROFILE);
     let pkg = root().join("pkg");
     for (crate_file, out_dir) in [("web.wasm", pkg.clone()), ("web_gpu.wasm", pkg.join("gpu"))] {
@@ -97,7 +127,12 @@ fn wasm_opt(wasm: &Path) -> Result<()> {
         "--enable-multivalue",
         "--enable-simd",
     ];
-    run(Command::new(tool).arg("-Oz").args(features).arg(wasm).arg("-o").arg(wasm))
+    run(Command::new(tool)
+        .arg("-Oz")
+        .args(features)
+        .arg(wasm)
+        .arg("-o")
+        .arg(wasm))
 }
 
 fn gzip_len(bytes: &[u8]) -> Result<usize> {
@@ -110,22 +145,46 @@ fn gzip_len(bytes: &[u8]) -> Result<usize> {
 pub fn print_sizes() -> Result<()> {
     println!("{:<28} {:>10} {:>10}", "file", "raw KiB", "gzip KiB");
     let mut first = (0, 0);
-    for file in ["pkg/web_bg.wasm", "pkg/web.js", "model/dga.dgaw", "model/card.json", "pkg/gpu/web_gpu_bg.wasm", "pkg/gpu/web_gpu.js"] {
-        let Ok(bytes) = std::fs::read(root().join(file)) else { continue };
+    // The model card is fetched after the model is ready, so it is not counted before the first verdict.
+    for file in [
+        "pkg/web_bg.wasm",
+        "pkg/web.js",
+        "model/dga.dgaw",
+        "model/card.json",
+        "pkg/gpu/web_gpu_bg.wasm",
+        "pkg/gpu/web_gpu.js",
+    ] {
+        let Ok(bytes) = std::fs::read(root().join(file)) else {
+            continue;
+        };
         let gz = gzip_len(&bytes)?;
-        if !file.contains("gpu") {
+        if !file.contains("gpu") && !file.contains("card") {
             first = (first.0 + bytes.len(), first.1 + gz);
         }
-        println!("{:<28} {:>10.1} {:>10.1}", file, bytes.len() as f64 / 1024.0, gz as f64 / 1024.0);
+        println!(
+            "{:<28} {:>10.1} {:>10.1}",
+            file,
+            bytes.len() as f64 / 1024.0,
+            gz as f64 / 1024.0
+        );
     }
-    println!("{:<28} {:>10.1} {:>10.1}", "before the first verdict", first.0 as f64 / 1024.0, first.1 as f64 / 1024.0);
+    println!(
+        "{:<28} {:>10.1} {:>10.1}",
+        "before the first verdict",
+        first.0 as f64 / 1024.0,
+        first.1 as f64 / 1024.0
+    );
     Ok(())
 }
 
 /// Starts the static server on 127.0.0.1 in a background thread; returns its address.
 pub fn spawn_server(port: u16, with_test_files: bool) -> Result<String> {
-    let server = tiny_http::Server::http(("127.0.0.1", port)).map_err(|e| anyhow::anyhow!("cannot listen on port {port}: {e}"))?;
-    let address = format!("http://{}/", server.server_addr().to_ip().context("not an IP listener")?);
+    let server = tiny_http::Server::http(("127.0.0.1", port))
+        .map_err(|e| anyhow::anyhow!("cannot listen on port {port}: {e}"))?;
+    let address = format!(
+        "http://{}/",
+        server.server_addr().to_ip().context("not an IP listener")?
+    );
     std::thread::spawn(move || {
         for request in server.incoming_requests() {
             // One thread per request: a slow download never holds up the page's other files.
@@ -138,24 +197,43 @@ pub fn spawn_server(port: u16, with_test_files: bool) -> Result<String> {
     Ok(address)
 }
 
-fn respond(url: &str, with_test_files: bool, headers: &[tiny_http::Header]) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
-    let path = url.split(['?', '#']).next().unwrap_or("/").trim_start_matches('/');
+fn respond(
+    url: &str,
+    with_test_files: bool,
+    headers: &[tiny_http::Header],
+) -> tiny_http::Response<std::io::Cursor<Vec<u8>>> {
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("/")
+        .trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
     let allowed = !path.contains("..")
         && (SERVED_FILES.contains(&path)
             || SERVED_DIRS.iter().any(|d| path.starts_with(d))
             || (with_test_files && TEST_DIRS.iter().any(|d| path.starts_with(d))));
-    let header = |k: &str, v: &str| tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("ASCII header");
+    let header = |k: &str, v: &str| {
+        tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("ASCII header")
+    };
     let file = root().join(path);
-    let bytes = if allowed { std::fs::read(&file).ok() } else { None };
+    let bytes = if allowed {
+        std::fs::read(&file).ok()
+    } else {
+        None
+    };
     let Some(bytes) = bytes else {
         return tiny_http::Response::from_data(b"not found".to_vec()).with_status_code(404);
     };
     // Validators let the browser keep the weights and revalidate them cheaply on each visit.
     let modified = std::fs::metadata(&file).and_then(|m| m.modified()).ok();
-    let stamp = modified.and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0);
+    let stamp = modified
+        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let etag = format!("\"{:x}-{:x}\"", bytes.len(), stamp);
-    let matches = headers.iter().any(|h| h.field.equiv("If-None-Match") && h.value.as_str() == etag);
+    let matches = headers
+        .iter()
+        .any(|h| h.field.equiv("If-None-Match") && h.value.as_str() == etag);
     let content_type = match path.rsplit('.').next().unwrap_or("") {
         "html" => "text/html; charset=utf-8",
         "js" => "text/javascript; charset=utf-8",
@@ -188,7 +266,9 @@ pub fn serve(port: u16) -> Result<()> {
 pub fn run_browser_script(script: &str, extra: &[String]) -> Result<()> {
     ensure_npm_tools()?;
     if !Path::new("/usr/bin/chromium").exists() {
-        bail!("the browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install chromium)");
+        bail!(
+            "the browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install chromium)"
+        );
     }
     let address = spawn_server(0, true)?;
     let expected = expected_verdicts()?;
@@ -203,6 +283,18 @@ pub fn run_browser_script(script: &str, extra: &[String]) -> Result<()> {
 /// Native `trainer predict` verdicts on the demo names, which the page must reproduce.
 fn expected_verdicts() -> Result<PathBuf> {
     let out = target_dir().join("expected-verdicts.csv");
-    run(cargo().args(["run", "--quiet", "--release", "-p", "trainer", "--", "predict", "model/demo-domains.txt", "-o"]).arg(&out))?;
+    run(cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "trainer",
+            "--",
+            "predict",
+            "model/demo-domains.txt",
+            "-o",
+        ])
+        .arg(&out))?;
     Ok(out)
 }
