@@ -117,6 +117,20 @@ await check("1,000 pasted names are all scored, and the CSV download has them al
   await context.close();
 });
 
+await check("an uploaded CSV is scored from its domain column", async () => {
+  const { context, page, problems } = await open(cpuBrowser, base);
+  await modelReady(page);
+  await page.click("nav button:nth-child(2)");
+  const csv = 'id,domain,note\n1,google.com,ok\n2,"qmbvtrzxkplwnc.ru",quoted\n3,10.0.0.1,ip\n4,"unterminated\n';
+  await page.setInputFiles("#batch-file", { name: "list.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+  await page.waitForSelector("#batch-summary");
+  // The half-quoted last row still reaches the table, as a name that cannot be scored.
+  assert.match(await page.textContent("#batch-summary"), /^2 scored, 1 IP addresses skipped, 1 not scorable/);
+  assert.ok((await page.textContent("#batch-table")).includes("unterminated"));
+  assert.deepEqual(problems, [], problems.join("\n"));
+  await context.close();
+});
+
 await check("a missing or corrupt weights file gives a clear message, not a blank page", async () => {
   for (const [flag, pattern] of [["web/e2e/fixtures/missing.dgaw", /HTTP 404/], ["web/e2e/fixtures/corrupt.dgaw", /not a weights file/]]) {
     const { context, page } = await open(cpuBrowser, `${base}?weights=${flag}`);

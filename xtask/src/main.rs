@@ -53,10 +53,11 @@ fn flag_value(name: &str) -> Option<String> {
 }
 
 pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the workspace")
-        .to_owned()
+    // `cargo run` sets the manifest dir at run time too; prefer it, because a build folder shared
+    // between clones may hold an xtask binary compiled in another clone.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let manifest = manifest.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest.parent().expect("xtask sits in the workspace").to_owned()
 }
 
 pub(crate) fn cargo() -> Command {
