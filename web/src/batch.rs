@@ -334,7 +334,10 @@ fn to_csv(rows: &[Row], thresholds: RiskThresholds) -> String {
 
 /// Counts of `p_dga` in 20 bins as SVG bars.
 #[component]
-fn Histogram(rows: Signal<Vec<Row>>) -> impl IntoView {
+fn Histogram(
+    /// The batch's rows; unscored ones are left out.
+    rows: Signal<Vec<Row>>,
+) -> impl IntoView {
     const BINS: usize = 20;
     let bars = move || {
         let mut counts = [0usize; BINS];

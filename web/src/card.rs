@@ -25,7 +25,10 @@ fn percent(x: f64) -> String {
 }
 
 #[component]
-fn CardView(card: ModelCard) -> impl IntoView {
+fn CardView(
+    /// What `trainer card` measured.
+    card: ModelCard,
+) -> impl IntoView {
     let shared = expect_context::<Shared>();
     let r = card.report;
     let c = card.config;
@@ -103,10 +106,12 @@ impl Axis {
 /// A curve on the unit square as SVG.
 #[component]
 fn Curve(
+    /// Heading, also the SVG's accessible name.
     title: &'static str,
     x_label: &'static str,
     y_label: &'static str,
     x_axis: Axis,
+    /// `(x, y)` points from the report, both in 0..=1.
     points: Vec<(f64, f64)>,
 ) -> impl IntoView {
     let path: String = points

@@ -221,7 +221,10 @@ impl Engine {
                 logits.resize(sequences.len(), f32::NAN);
                 for (done, step) in order.chunks(CPU_STEP).enumerate() {
                     let rows: Vec<Vec<u32>> = step.iter().map(|&i| sequences[i].clone()).collect();
-                    for (&i, logit) in step.iter().zip(self.cpu.logits_of_sequences_async(&rows).await) {
+                    for (&i, logit) in step
+                        .iter()
+                        .zip(self.cpu.logits_of_sequences_async(&rows).await)
+                    {
                         logits[i] = logit;
                     }
                     progress(

@@ -114,7 +114,10 @@ pub fn Single() -> impl IntoView {
 
 /// One answer: the verdict, then why.
 #[component]
-fn AnswerView(answer: Answer) -> impl IntoView {
+fn AnswerView(
+    /// The verdict and, once computed, its explanation.
+    answer: Answer,
+) -> impl IntoView {
     let shared = expect_context::<Shared>();
     let timing = format!(
         "scored on {} in {:.1} ms",
@@ -156,7 +159,10 @@ fn AnswerView(answer: Answer) -> impl IntoView {
 }
 
 #[component]
-fn ExplanationView(explanation: Explanation) -> impl IntoView {
+fn ExplanationView(
+    /// Features and per-character influence of the scored name.
+    explanation: Explanation,
+) -> impl IntoView {
     let f = explanation.features;
     let shared = expect_context::<Shared>();
     let scale = shared

@@ -3,7 +3,7 @@
 
 mod web;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -57,7 +57,10 @@ pub(crate) fn root() -> PathBuf {
     // between clones may hold an xtask binary compiled in another clone.
     let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
     let manifest = manifest.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    manifest.parent().expect("xtask sits in the workspace").to_owned()
+    manifest
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_owned()
 }
 
 pub(crate) fn cargo() -> Command {
@@ -97,19 +100,7 @@ fn quality_gate() -> Result<bool> {
         eprintln!("skipping the quality gate: {SHARED_DATA} is not there");
         return Ok(false);
     }
-    let out = cargo()
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "trainer",
-            "--",
-            "eval",
-            "--json",
-            "--data",
-            SHARED_DATA,
-        ])
+    let out = trainer(&["eval", "--json", "--data", SHARED_DATA])
         .output()
         .context("cannot run trainer eval")?;
     if !out.status.success() {
@@ -151,14 +142,13 @@ pub(crate) fn ensure_wasm_target() -> Result<()> {
 }
 
 fn demo() -> Result<()> {
-    run(cargo().args([
-        "run",
-        "--quiet",
-        "--release",
-        "-p",
-        "trainer",
-        "--",
-        "predict",
-        "model/demo-domains.txt",
-    ]))
+    run(&mut trainer(&["predict", "model/demo-domains.txt"]))
+}
+
+/// `cargo run` of the release trainer with these arguments.
+pub(crate) fn trainer(args: &[&str]) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["run", "--quiet", "--release", "-p", "trainer", "--"])
+        .args(args);
+    cmd
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{WASM_TARGET, cargo, ensure_wasm_target, root, run};
+use crate::{WASM_TARGET, cargo, ensure_wasm_target, root, run, trainer};
 
 /// The cargo profile of the page's wasm (size-optimised; see the workspace Cargo.toml).
 const PROFILE: &str = "wasm-release";
@@ -283,18 +283,6 @@ pub fn run_browser_script(script: &str, extra: &[String]) -> Result<()> {
 /// Native `trainer predict` verdicts on the demo names, which the page must reproduce.
 fn expected_verdicts() -> Result<PathBuf> {
     let out = target_dir().join("expected-verdicts.csv");
-    run(cargo()
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "-p",
-            "trainer",
-            "--",
-            "predict",
-            "model/demo-domains.txt",
-            "-o",
-        ])
-        .arg(&out))?;
+    run(trainer(&["predict", "model/demo-domains.txt", "-o"]).arg(&out))?;
     Ok(out)
 }
