@@ -1,8 +1,9 @@
 //! The classifier: learned character, character n-gram and position embeddings, a pre-norm
 //! transformer encoder with a padding mask, and a linear head on the class token.
 
+use burn::nn::attention::MhaInput;
 use burn::nn::transformer::{
-    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderLayer,
 };
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -123,13 +124,18 @@ impl<B: Backend> DgaModel<B> {
         if let Some(trigrams) = &self.trigrams {
             x = x + trigrams.forward(batch.trigrams); // [batch, seq, d_model]
         }
-        let x = self
-            .encoder
-            .forward(TransformerEncoderInput::new(x).mask_pad(batch.mask_pad)); // [batch, seq, d_model]
         let [_, _, d_model] = x.dims();
-        let cls = x
-            .slice([0..batch_size, 0..1])
-            .reshape([batch_size, d_model]); // [batch, d_model]
+        let cls = match self.encoder.layers.split_last() {
+            Some((last, earlier)) => {
+                let mut x = x;
+                for layer in earlier {
+                    x = layer.forward(x, Some(batch.mask_pad.clone()), None); // [batch, seq, d_model]
+                }
+                class_token_output(last, x, batch.mask_pad) // [batch, 1, d_model]
+            }
+            None => x.slice([0..batch_size, 0..1]),
+        };
+        let cls = cls.reshape([batch_size, d_model]); // [batch, d_model]
         // Pre-norm layers leave the residual stream unnormalised; normalise once before the head.
         self.head.forward(self.norm.forward(cls)) // [batch, 2]
     }
@@ -140,10 +146,53 @@ impl<B: Backend> DgaModel<B> {
     }
 }
 
+/// One encoder layer computed for the class token only, exactly as Burn's
+/// `TransformerEncoderLayer::forward` computes it for every position: keys and values still come
+/// from the whole sequence, but the query, the feed-forward block and the norms run on one row.
+/// Only the class token's final state is read, so this saves most of the last layer's work
+/// (its feed-forward block is two thirds of a layer) in training and inference alike.
+///
+/// # Shapes
+/// - `x`: `[batch, seq, d_model]`, `mask_pad`: `[batch, seq]`
+/// - output: `[batch, 1, d_model]`
+fn class_token_output<B: Backend>(
+    layer: &TransformerEncoderLayer<B>,
+    x: Tensor<B, 3>,
+    mask_pad: Tensor<B, 2, Bool>,
+) -> Tensor<B, 3> {
+    let [batch, _, _] = x.dims();
+    let attended = if layer.norm_first {
+        layer.norm_2.forward(x.clone())
+    } else {
+        x.clone()
+    }; // [batch, seq, d_model]
+    let query = attended.clone().slice([0..batch, 0..1]); // [batch, 1, d_model]
+    let context = layer
+        .mha
+        .forward(MhaInput::new(query, attended.clone(), attended).mask_pad(mask_pad))
+        .context; // [batch, 1, d_model]
+    let mut x = x.slice([0..batch, 0..1]) + layer.dropout.forward(context); // [batch, 1, d_model]
+    let feed_forward_input = if layer.norm_first {
+        layer.norm_1.forward(x.clone())
+    } else {
+        x = layer.norm_1.forward(x);
+        x.clone()
+    };
+    let x = x + layer
+        .dropout
+        .forward(layer.pwff.forward(feed_forward_input)); // [batch, 1, d_model]
+    if layer.norm_first {
+        x
+    } else {
+        layer.norm_2.forward(x)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use burn::backend::NdArray;
+    use burn::nn::transformer::TransformerEncoderInput;
 
     type B = NdArray;
 
@@ -187,6 +236,46 @@ mod tests {
         let (a, b) = (logits(0), logits(17));
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-5, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn class_token_shortcut_matches_the_full_encoder() {
+        // The last layer runs for the class token only; it must equal Burn's full encoder's
+        // class-token row, for pre-norm (shipped) and post-norm layers.
+        let device = Default::default();
+        for norm_first in [true, false] {
+            let mut config = ModelSize::Tiny.config();
+            config.n_layers = 2;
+            let model = config.init::<B>(&device);
+            let mut encoder = model.encoder.clone();
+            for layer in &mut encoder.layers {
+                layer.norm_first = norm_first;
+            }
+            let model = DgaModel { encoder, ..model };
+            let batch =
+                TokenBatch::<B>::new(&[vec![1, 5, 6, 9], vec![1, 7, 8, 9, 10, 11]], &device);
+            let x = Tensor::<B, 3>::random(
+                [2, 6, model.encoder.d_model],
+                burn::tensor::Distribution::Default,
+                &device,
+            );
+            let full = model
+                .encoder
+                .forward(TransformerEncoderInput::new(x.clone()).mask_pad(batch.mask_pad.clone()));
+            let full: Vec<f32> = full.slice([0..2, 0..1]).into_data().to_vec().unwrap();
+            let (last, earlier) = model.encoder.layers.split_last().unwrap();
+            let mut y = x;
+            for layer in earlier {
+                y = layer.forward(y, Some(batch.mask_pad.clone()), None);
+            }
+            let short: Vec<f32> = class_token_output(last, y, batch.mask_pad)
+                .into_data()
+                .to_vec()
+                .unwrap();
+            for (a, b) in full.iter().zip(&short) {
+                assert!((a - b).abs() < 1e-5, "norm_first {norm_first}: {a} vs {b}");
+            }
         }
     }
 
