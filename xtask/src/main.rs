@@ -14,6 +14,8 @@ pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const SHARED_DATA: &str = "../shared/data/domains.csv.gz";
 /// The shipped model must keep at least this F1 on the held-out test split (measured: see README).
 const MIN_TEST_F1: f64 = 0.97;
+/// ... and at least this TPR at FPR 0.1%, the operating point a SOC runs at (measured 0.636).
+const MIN_TEST_TPR_AT_0_1PCT: f64 = 0.55;
 
 fn main() {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -121,6 +123,10 @@ fn quality_gate() -> Result<bool> {
     );
     if f1 < MIN_TEST_F1 {
         bail!("test F1 {f1:.4} is below {MIN_TEST_F1}");
+    }
+    let tail = number("tpr_at_fpr_0_1pct");
+    if tail.is_nan() || tail < MIN_TEST_TPR_AT_0_1PCT {
+        bail!("test TPR at FPR 0.1% {tail:.4} is below {MIN_TEST_TPR_AT_0_1PCT}");
     }
     Ok(true)
 }
