@@ -54,6 +54,10 @@ await check("a known DGA name is high risk and a known benign name low, with an 
   await page.waitForSelector("#single-result[data-state=explained] #heatmap .heat");
   const cells = await page.$$eval("#heatmap .heat", (s) => s.map((e) => e.textContent).join(""));
   assert.equal(cells, "google.com");
+  // Thresholds are the visitor's: below google.com's p_dga, it becomes high risk.
+  await page.fill("#threshold-high", String(benign.p / 2));
+  await page.dispatchEvent("#threshold-high", "change");
+  await page.waitForFunction(() => document.querySelector("#single-risk")?.textContent === "high");
   assert.deepEqual(problems, [], problems.join("\n"));
   await context.close();
 });
@@ -99,6 +103,13 @@ await check("1,000 pasted names are all scored, and the CSV download has them al
   assert.match(summary, /^1000 scored, 0 IP addresses skipped, 0 not scorable/);
   assert.equal(await page.locator("#batch-table tbody tr").count(), 1000);
   assert.equal(await page.locator("#batch-table .skipped").count(), 0);
+  // Sorting puts the most DGA-like first; filtering keeps only matching inputs.
+  await page.selectOption("#batch-order", "dga");
+  const shown = await page.$$eval("#batch-table tbody td:nth-child(4)", (c) => c.map((e) => Number(e.textContent)));
+  assert.deepEqual(shown, [...shown].sort((a, b) => b - a));
+  await page.fill("#batch-filter", names[7]);
+  assert.equal(await page.locator("#batch-table tbody tr").count(), 1);
+  await page.fill("#batch-filter", "");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#batch-download")]);
   const csv = readFileSync(await download.path(), "utf8").trim().split("\n");
   assert.equal(csv[0], "line,input,domain,registrable_domain,p_dga,logit,risk,error");
