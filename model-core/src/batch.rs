@@ -20,14 +20,20 @@ pub struct TokenBatch<B: Backend> {
 impl<B: Backend> TokenBatch<B> {
     /// Pads every sequence to the longest one in `sequences` (not to the model's maximum: short
     /// names are the common case and attention cost grows with the square of the length).
-    pub fn new(sequences: &[Vec<u32>], device: &B::Device) -> Self {
+    pub fn new<S: AsRef<[u32]>>(sequences: &[S], device: &B::Device) -> Self {
         let batch = sequences.len();
-        let seq = sequences.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let seq = sequences
+            .iter()
+            .map(|s| s.as_ref().len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
         let mut ids = vec![PAD as i32; batch * seq];
         let mut bigrams = vec![0i32; batch * seq];
         let mut trigrams = vec![0i32; batch * seq];
         let mut pad = vec![true; batch * seq];
         for (row, tokens) in sequences.iter().enumerate() {
+            let tokens = tokens.as_ref();
             for (col, &id) in tokens.iter().enumerate() {
                 let at = row * seq + col;
                 ids[at] = id as i32;

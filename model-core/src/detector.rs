@@ -90,11 +90,13 @@ pub struct Detector<B: Backend> {
     pub batch_size: usize,
 }
 
-/// Inputs normalised and tokenised, waiting for their probabilities.
-struct Prepared {
-    domains: Vec<Result<Domain, DomainError>>,
+/// Inputs normalised and tokenised, waiting for their log-odds (from any engine: the page
+/// scores these sequences on WebGPU and hands the log-odds back to [`Detector::assemble`]).
+pub struct Prepared {
+    /// One per input, in input order.
+    pub domains: Vec<Result<Domain, DomainError>>,
     /// Token sequences of the inputs that normalised, in input order.
-    sequences: Vec<Vec<u32>>,
+    pub sequences: Vec<Vec<u32>>,
 }
 
 impl<B: Backend> Detector<B> {
@@ -144,7 +146,7 @@ impl<B: Backend> Detector<B> {
     }
 
     /// DGA log-odds (see [`Scored::logit`]) for already tokenised sequences, in their order.
-    pub fn logits_of_sequences(&self, sequences: &[Vec<u32>]) -> Vec<f32> {
+    pub fn logits_of_sequences<S: AsRef<[u32]>>(&self, sequences: &[S]) -> Vec<f32> {
         let mut logits = vec![0.0; sequences.len()];
         for chunk in length_sorted_chunks(sequences, self.batch_size) {
             let values = self.logit_tensor(&chunk, sequences).try_into_data();
@@ -158,7 +160,7 @@ impl<B: Backend> Detector<B> {
     }
 
     /// [`Detector::logits_of_sequences`] with asynchronous tensor reads, for backends that cannot block.
-    pub async fn logits_of_sequences_async(&self, sequences: &[Vec<u32>]) -> Vec<f32> {
+    pub async fn logits_of_sequences_async<S: AsRef<[u32]>>(&self, sequences: &[S]) -> Vec<f32> {
         let mut logits = vec![0.0; sequences.len()];
         for chunk in length_sorted_chunks(sequences, self.batch_size) {
             let values = self.logit_tensor(&chunk, sequences).into_data_async().await;
@@ -171,28 +173,10 @@ impl<B: Backend> Detector<B> {
         logits
     }
 
-    /// Verdicts for inputs already normalised (`domains`, one per input) given the log-odds of
-    /// those that normalised, in order: the page normalises once and may score on another engine.
-    pub fn verdicts(
-        &self,
-        inputs: &[&str],
-        domains: Vec<Result<Domain, DomainError>>,
-        logits: Vec<f32>,
-    ) -> Vec<Verdict> {
-        self.assemble(
-            inputs,
-            Prepared {
-                domains,
-                sequences: Vec::new(),
-            },
-            logits,
-        )
-    }
-
     /// `[chunk]` DGA log-odds for the sequences at `chunk`'s indices: with two classes the
     /// softmax probability of `dga` is the sigmoid of the difference of the two logits.
-    fn logit_tensor(&self, chunk: &[usize], sequences: &[Vec<u32>]) -> Tensor<B, 1> {
-        let rows: Vec<Vec<u32>> = chunk.iter().map(|&i| sequences[i].clone()).collect();
+    fn logit_tensor<S: AsRef<[u32]>>(&self, chunk: &[usize], sequences: &[S]) -> Tensor<B, 1> {
+        let rows: Vec<&[u32]> = chunk.iter().map(|&i| sequences[i].as_ref()).collect();
         let logits = self.model.forward(TokenBatch::new(&rows, &self.device)); // [chunk, 2]
         let [n, _] = logits.dims();
         let legit = logits.clone().slice([0..n, 0..1]); // [chunk, 1]
@@ -200,7 +184,8 @@ impl<B: Backend> Detector<B> {
         (dga - legit).reshape([n])
     }
 
-    fn prepare<S: AsRef<str>>(&self, inputs: &[S]) -> Prepared {
+    /// Normalises and tokenises inputs; score `sequences`, then [`Detector::assemble`].
+    pub fn prepare<S: AsRef<str>>(&self, inputs: &[S]) -> Prepared {
         let domains: Vec<_> = inputs.iter().map(|s| normalise(s.as_ref())).collect();
         let sequences = domains
             .iter()
@@ -210,7 +195,9 @@ impl<B: Backend> Detector<B> {
         Prepared { domains, sequences }
     }
 
-    fn assemble<S: AsRef<str>>(
+    /// One verdict per input from [`Detector::prepare`]'s output and the log-odds of its
+    /// `sequences`, in order.
+    pub fn assemble<S: AsRef<str>>(
         &self,
         inputs: &[S],
         prepared: Prepared,
@@ -244,9 +231,9 @@ pub fn sigmoid(logit: f32) -> f32 {
 
 /// Groups sequence indices by length into batches of at most `batch_size`, so each batch pads
 /// only to similar lengths.
-fn length_sorted_chunks(sequences: &[Vec<u32>], batch_size: usize) -> Vec<Vec<usize>> {
+fn length_sorted_chunks<S: AsRef<[u32]>>(sequences: &[S], batch_size: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..sequences.len()).collect();
-    order.sort_by_key(|&i| sequences[i].len());
+    order.sort_by_key(|&i| sequences[i].as_ref().len());
     order
         .chunks(batch_size.max(1))
         .map(<[usize]>::to_vec)

@@ -48,6 +48,19 @@ pub fn candidates(text: &str) -> Extracted<'_> {
     out
 }
 
+/// The index of the `domain` column when `header_line` is a CSV header that has one; `None`
+/// for a plain list (one name per line), which has no comma in its first line.
+pub fn domain_column(header_line: &str) -> Option<usize> {
+    if !header_line.contains(',') {
+        return None;
+    }
+    header_line
+        .trim()
+        .split(',')
+        .map(|c| c.trim().trim_matches('"'))
+        .position(|c| c.eq_ignore_ascii_case("domain"))
+}
+
 /// Characters that separate words in logs, CSV rows and prose; `[` `]` stay for IPv6 literals.
 fn is_separator(c: char) -> bool {
     c.is_whitespace()
@@ -106,6 +119,15 @@ mod tests {
         let extracted = candidates(log);
         assert_eq!(extracted.candidates[2].line, 2);
         assert!(extracted.skipped_words >= 8);
+    }
+
+    #[test]
+    fn finds_the_domain_column_of_a_csv_header_only() {
+        assert_eq!(domain_column("id,\"Domain\",note\n"), Some(1));
+        assert_eq!(domain_column("domain,label,family,source"), Some(0));
+        assert_eq!(domain_column("domain"), None);
+        assert_eq!(domain_column("example.com"), None);
+        assert_eq!(domain_column("id,host"), None);
     }
 
     #[test]

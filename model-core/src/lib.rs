@@ -15,7 +15,7 @@ pub mod weights;
 
 pub use batch::TokenBatch;
 pub use card::{ModelCard, Report};
-pub use detector::{Detector, Risk, RiskThresholds, Scored, Verdict, sigmoid};
+pub use detector::{Detector, Prepared, Risk, RiskThresholds, Scored, Verdict, sigmoid};
 pub use model::{DgaModel, ModelConfig, ModelSize};
 pub use normalise::{Domain, DomainError, normalise};
 pub use tokeniser::{InputView, Tokeniser, TokeniserConfig};

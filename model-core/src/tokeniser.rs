@@ -37,7 +37,7 @@ pub fn trigram_id(tokens: &[u32], j: usize) -> u32 {
     }
     let exact = (tokens[j - 2] * VOCAB_SIZE as u32 + tokens[j - 1]) * VOCAB_SIZE as u32 + tokens[j];
     // Fibonacci hashing spreads the structured exact ids evenly over the buckets.
-    (exact.wrapping_mul(2_654_435_769) >> (32 - TRIGRAM_BUCKETS.trailing_zeros())) as u32
+    exact.wrapping_mul(2_654_435_769) >> (32 - TRIGRAM_BUCKETS.trailing_zeros())
 }
 
 /// Which part of a normalised domain the model reads.

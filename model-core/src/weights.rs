@@ -102,7 +102,8 @@ fn split(bytes: &[u8]) -> Result<(ModelConfig, &[u8]), WeightsError> {
 /// Rejects configs that would make `init` panic or allocate absurdly.
 fn validate(config: &ModelConfig) -> Result<(), WeightsError> {
     let fail = |why: &str| Err(WeightsError::Config(why.to_owned()));
-    if config.n_heads == 0 || config.d_model == 0 || config.d_model % config.n_heads != 0 {
+    if config.n_heads == 0 || config.d_model == 0 || !config.d_model.is_multiple_of(config.n_heads)
+    {
         return fail("d_model must be a positive multiple of n_heads");
     }
     if !(2..=512).contains(&config.tokeniser.max_len)

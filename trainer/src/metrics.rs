@@ -216,10 +216,10 @@ impl Curve {
 fn thin(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
     let step = (points.len() / 2000).max(1);
     let mut out: Vec<_> = points.iter().step_by(step).copied().collect();
-    if let Some(last) = points.last() {
-        if out.last() != Some(last) {
-            out.push(*last);
-        }
+    if let Some(last) = points.last()
+        && out.last() != Some(last)
+    {
+        out.push(*last);
     }
     out
 }

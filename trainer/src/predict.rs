@@ -6,6 +6,7 @@ use std::io::{BufRead, Write};
 use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
 use model_core::Detector;
+use model_core::extract::domain_column;
 use model_core::report::{CSV_HEADER, csv_row, unscored_row};
 
 /// Lines read and scored together; large enough to fill batches, small enough to stream.
@@ -24,14 +25,8 @@ where
     writer.write_record(CSV_HEADER)?;
     let mut first = String::new();
     input.read_line(&mut first).context("cannot read input")?;
-    let header: Vec<String> = first
-        .trim()
-        .split(',')
-        .map(|c| c.trim().trim_matches('"').to_ascii_lowercase())
-        .collect();
     let mut count = 0;
-    if first.contains(',') && header.iter().any(|c| c == "domain") {
-        let column = header.iter().position(|c| c == "domain").expect("checked");
+    if let Some(column) = domain_column(&first) {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)

@@ -54,7 +54,7 @@ impl GpuScorer {
                 let Some(sequence) = tokens.get(start..end) else {
                     return Err(JsError::new("token lengths run past the tokens").into());
                 };
-                sequences.push(sequence.to_vec());
+                sequences.push(sequence);
                 start = end;
             }
             let logits = detector.logits_of_sequences_async(&sequences).await;

@@ -1,6 +1,8 @@
 //! The page's shell: loads the model once, holds what every tab shares (engine choice, risk
 //! thresholds, status), and switches between the single-name, batch and model-card tabs.
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use model_core::{ModelCard, RiskThresholds};
@@ -24,26 +26,22 @@ pub struct Shared {
     pub gpu: RwSignal<GpuStatus>,
     pub choice: RwSignal<Choice>,
     pub thresholds: RwSignal<RiskThresholds>,
-    /// `model/card.json`, fetched after the model so it never delays the first verdict.
-    pub card: RwSignal<Option<ModelCard>>,
+    /// `model/card.json`, fetched after the model so it never delays the first verdict; shared
+    /// rather than copied, since it is read on every explanation.
+    pub card: RwSignal<Option<Arc<ModelCard>>>,
 }
 
 impl Shared {
     /// Which backend scores a single name (`batch == false`) or a batch, given the choice and
     /// what is loaded; the CPU whenever the WebGPU engine is not ready.
     pub fn backend_for(&self, batch: bool) -> Backend {
-        let ready = matches!(self.gpu.get_untracked(), GpuStatus::Ready { .. })
-            && engine::engine().is_some_and(|e| e.gpu_loaded());
-        let hardware = matches!(
-            self.gpu.get_untracked(),
-            GpuStatus::Ready {
-                software: false,
-                ..
-            }
-        );
+        // `Ready` is set only once the engine has loaded.
+        let GpuStatus::Ready { software, .. } = self.gpu.get_untracked() else {
+            return Backend::Cpu;
+        };
         match self.choice.get_untracked() {
-            Choice::WebGpu if ready => Backend::WebGpu,
-            Choice::Auto if batch && ready && hardware => Backend::WebGpu,
+            Choice::WebGpu => Backend::WebGpu,
+            Choice::Auto if batch && !software => Backend::WebGpu,
             _ => Backend::Cpu,
         }
     }
@@ -130,7 +128,9 @@ async fn load_model(shared: Shared) {
     }
     // The card is optional: the page scores without it and says so on its tab.
     if let Ok(text) = assets::fetch_text(CARD_URL).await {
-        shared.card.set(serde_json::from_str(&text).ok());
+        shared
+            .card
+            .set(serde_json::from_str(&text).ok().map(Arc::new));
     }
 }
 
@@ -170,30 +170,20 @@ async fn maybe_load_gpu(shared: Shared, choice: Choice) {
 #[component]
 fn StatusBar() -> impl IntoView {
     let shared = expect_context::<Shared>();
-    let model_line = move || {
-        match shared.model.get() {
+    let model_line = move || match shared.model.get() {
         ModelState::Loading(p) => view! {
             <span class="loading">"Loading the model… " <progress max="1" value=p></progress></span>
         }
         .into_any(),
-        ModelState::Ready => view! { <span class="ready" id="model-status">"Model ready"</span> }.into_any(),
+        ModelState::Ready => {
+            view! { <span class="ready" id="model-status">"Model ready"</span> }.into_any()
+        }
         ModelState::Failed(e) => view! {
-            <span class="error" id="model-status" role="alert">{format!("The model could not be loaded: {e}")}</span>
+            <span class="error" id="model-status" role="alert">
+                {format!("The model could not be loaded: {e}")}
+            </span>
         }
         .into_any(),
-    }
-    };
-    let set_threshold = move |high: bool, text: String| {
-        if let Ok(value) = text.parse::<f32>() {
-            let value = value.clamp(0.0, 1.0);
-            shared.thresholds.update(|t| {
-                if high {
-                    t.high = value
-                } else {
-                    t.medium = value
-                }
-            });
-        }
     };
     view! {
         <div class="status">
@@ -215,18 +205,40 @@ fn StatusBar() -> impl IntoView {
                 </select>
             </label>
             <span id="gpu-status">{move || shared.gpu.get().describe()}</span>
-            <label>
-                "High risk ≥ "
-                <input type="number" min="0" max="1" step="0.05" id="threshold-high"
-                    prop:value=move || shared.thresholds.get().high.to_string()
-                    on:change=move |ev| set_threshold(true, event_target_value(&ev))/>
-            </label>
-            <label>
-                "Medium ≥ "
-                <input type="number" min="0" max="1" step="0.05" id="threshold-medium"
-                    prop:value=move || shared.thresholds.get().medium.to_string()
-                    on:change=move |ev| set_threshold(false, event_target_value(&ev))/>
-            </label>
+            <ThresholdInput id="threshold-high" label="High risk ≥ " high=true/>
+            <ThresholdInput id="threshold-medium" label="Medium ≥ " high=false/>
         </div>
+    }
+}
+
+/// One of the two risk thresholds, shared by every tab.
+#[component]
+fn ThresholdInput(
+    /// Element id (the browser tests use it).
+    id: &'static str,
+    label: &'static str,
+    /// Whether this sets the high threshold (else the medium one).
+    high: bool,
+) -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let value = move || {
+        let t = shared.thresholds.get();
+        if high { t.high } else { t.medium }
+    };
+    let set = move |text: String| {
+        if let Ok(value) = text.parse::<f32>() {
+            let value = value.clamp(0.0, 1.0);
+            shared
+                .thresholds
+                .update(|t| *(if high { &mut t.high } else { &mut t.medium }) = value);
+        }
+    };
+    view! {
+        <label>
+            {label}
+            <input type="number" min="0" max="1" step="0.05" id=id
+                prop:value=move || value().to_string()
+                on:change=move |ev| set(event_target_value(&ev))/>
+        </label>
     }
 }

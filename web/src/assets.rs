@@ -10,10 +10,11 @@ use web_sys::{ReadableStreamDefaultReader, Response};
 pub const WEIGHTS_URL: &str = "model/dga.dgaw";
 pub const CARD_URL: &str = "model/card.json";
 
-fn describe(err: JsValue) -> String {
+/// A JS error (or thrown value) as text for the visitor.
+pub fn describe(err: &JsValue) -> String {
     err.as_string()
         .or_else(|| {
-            Reflect::get(&err, &"message".into())
+            Reflect::get(err, &"message".into())
                 .ok()
                 .and_then(|m| m.as_string())
         })
@@ -24,7 +25,7 @@ async fn response(url: &str) -> Result<Response, String> {
     let window = web_sys::window().ok_or("no window")?;
     let response: Response = JsFuture::from(window.fetch_with_str(url))
         .await
-        .map_err(|e| format!("cannot fetch {url}: {}", describe(e)))?
+        .map_err(|e| format!("cannot fetch {url}: {}", describe(&e)))?
         .unchecked_into();
     if !response.ok() {
         return Err(format!(
@@ -53,7 +54,7 @@ pub async fn fetch_bytes(url: &str, progress: impl Fn(f64)) -> Result<Vec<u8>, S
     loop {
         let chunk = JsFuture::from(reader.read())
             .await
-            .map_err(|e| format!("download of {url} failed: {}", describe(e)))?;
+            .map_err(|e| format!("download of {url} failed: {}", describe(&e)))?;
         if Reflect::get(&chunk, &"done".into())
             .ok()
             .and_then(|d| d.as_bool())
@@ -62,7 +63,7 @@ pub async fn fetch_bytes(url: &str, progress: impl Fn(f64)) -> Result<Vec<u8>, S
             break;
         }
         let value: Uint8Array = Reflect::get(&chunk, &"value".into())
-            .map_err(describe)?
+            .map_err(|e| describe(&e))?
             .unchecked_into();
         let start = bytes.len();
         bytes.resize(start + value.length() as usize, 0);
@@ -77,10 +78,10 @@ pub async fn fetch_bytes(url: &str, progress: impl Fn(f64)) -> Result<Vec<u8>, S
 
 /// Downloads `url` as text.
 pub async fn fetch_text(url: &str) -> Result<String, String> {
-    let text = response(url).await?.text().map_err(describe)?;
+    let text = response(url).await?.text().map_err(|e| describe(&e))?;
     JsFuture::from(text)
         .await
-        .map_err(describe)?
+        .map_err(|e| describe(&e))?
         .as_string()
         .ok_or_else(|| format!("{url} is not text"))
 }
@@ -89,7 +90,7 @@ pub async fn fetch_text(url: &str) -> Result<String, String> {
 pub async fn read_file(file: &web_sys::File) -> Result<String, String> {
     JsFuture::from(file.text())
         .await
-        .map_err(describe)?
+        .map_err(|e| describe(&e))?
         .as_string()
         .ok_or_else(|| "the file is not text".into())
 }
@@ -125,15 +126,15 @@ pub fn download(name: &str, mime: &str, text: &str) -> Result<(), String> {
     let parts = js_sys::Array::of1(&JsValue::from_str(text));
     let options = web_sys::BlobPropertyBag::new();
     options.set_type(mime);
-    let blob =
-        web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).map_err(describe)?;
-    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(describe)?;
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options)
+        .map_err(|e| describe(&e))?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(|e| describe(&e))?;
     let document = web_sys::window()
         .and_then(|w| w.document())
         .ok_or("no document")?;
     let link: web_sys::HtmlAnchorElement = document
         .create_element("a")
-        .map_err(describe)?
+        .map_err(|e| describe(&e))?
         .unchecked_into();
     link.set_href(&url);
     link.set_download(name);

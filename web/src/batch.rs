@@ -10,7 +10,7 @@ use wasm_bindgen::JsCast;
 
 use crate::app::{ModelState, Shared};
 use crate::assets;
-use crate::engine::{self, Row};
+use crate::engine;
 
 /// Uploads beyond this many lines are cut, and the visitor told.
 const MAX_LINES: usize = 100_000;
@@ -25,14 +25,23 @@ enum Order {
     Domain,
 }
 
-/// What a finished run left.
+/// One scored (or unscorable) candidate, with the line it came from.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    line: usize,
+    verdict: Verdict,
+}
+
+/// What a finished run left. Read through `with`, never cloned whole: it can hold 100k rows.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Outcome {
     rows: Vec<Row>,
-    skipped_words: usize,
     note: Option<String>,
     summary: String,
 }
+
+/// Bars of the `p_dga` histogram.
+const BINS: usize = 20;
 
 #[component]
 pub fn Batch() -> impl IntoView {
@@ -84,43 +93,46 @@ pub fn Batch() -> impl IntoView {
         });
     };
 
+    // Filters and sorts references; only the rows drawn are copied.
     let visible = move || {
-        let o = outcome.get();
         let needle = filter.get().to_lowercase();
         let risk = risk_filter.get();
         let thresholds = shared.thresholds.get();
-        let mut rows: Vec<Row> = o
-            .rows
-            .into_iter()
-            .filter(|r| needle.is_empty() || r.verdict.input.to_lowercase().contains(&needle))
-            .filter(|r| match (&r.verdict.result, risk.as_str()) {
-                (_, "all") => true,
-                (Err(_), "error") => true,
-                (Ok(s), level) => thresholds.risk(s.p_dga).as_str() == level,
-                _ => false,
-            })
-            .collect();
-        let p = |r: &Row| {
-            r.verdict
-                .result
-                .as_ref()
-                .map(|s| s.logit)
-                .unwrap_or(f32::NEG_INFINITY)
-        };
-        match order.get() {
-            Order::Line => {}
-            Order::DgaFirst => rows.sort_by(|a, b| p(b).total_cmp(&p(a))),
-            Order::BenignFirst => rows.sort_by(|a, b| p(a).total_cmp(&p(b))),
-            Order::Domain => rows.sort_by(|a, b| a.verdict.input.cmp(&b.verdict.input)),
-        }
-        let total = rows.len();
-        rows.truncate(MAX_SHOWN);
-        (rows, total)
+        let order = order.get();
+        outcome.with(|o| {
+            let mut rows: Vec<&Row> = o
+                .rows
+                .iter()
+                .filter(|r| needle.is_empty() || r.verdict.input.to_lowercase().contains(&needle))
+                .filter(|r| match (&r.verdict.result, risk.as_str()) {
+                    (_, "all") => true,
+                    (Err(_), "error") => true,
+                    (Ok(s), level) => thresholds.risk(s.p_dga).as_str() == level,
+                    _ => false,
+                })
+                .collect();
+            let p = |r: &&Row| {
+                r.verdict
+                    .result
+                    .as_ref()
+                    .map(|s| s.logit)
+                    .unwrap_or(f32::NEG_INFINITY)
+            };
+            match order {
+                Order::Line => {}
+                Order::DgaFirst => rows.sort_by(|a, b| p(b).total_cmp(&p(a))),
+                Order::BenignFirst => rows.sort_by(|a, b| p(a).total_cmp(&p(b))),
+                Order::Domain => rows.sort_by(|a, b| a.verdict.input.cmp(&b.verdict.input)),
+            }
+            let total = rows.len();
+            let shown: Vec<Row> = rows.into_iter().take(MAX_SHOWN).cloned().collect();
+            (shown, total)
+        })
     };
+    let histogram = Memo::new(move |_| outcome.with(|o| bin_counts(&o.rows)));
 
     let download = move |_| {
-        let o = outcome.get_untracked();
-        let csv = to_csv(&o.rows, shared.thresholds.get_untracked());
+        let csv = outcome.with_untracked(|o| to_csv(&o.rows, shared.thresholds.get_untracked()));
         if let Err(e) = assets::download("dga-verdicts.csv", "text/csv", &csv) {
             outcome.update(|o| o.note = Some(format!("download failed: {e}")));
         }
@@ -142,10 +154,10 @@ pub fn Batch() -> impl IntoView {
                 <span>{format!(" {:.0}%", p * 100.0)}</span>
             })}
         </div>
-        {move || outcome.get().note.map(|n| view! { <p class="note" id="batch-note">{n}</p> })}
-        <Show when=move || !outcome.get().rows.is_empty()>
-            <p id="batch-summary">{move || outcome.get().summary}</p>
-            <Histogram rows=Signal::derive(move || outcome.get().rows)/>
+        {move || outcome.with(|o| o.note.clone()).map(|n| view! { <p class="note" id="batch-note">{n}</p> })}
+        <Show when=move || outcome.with(|o| !o.rows.is_empty())>
+            <p id="batch-summary">{move || outcome.with(|o| o.summary.clone())}</p>
+            <Histogram counts=histogram/>
             <div class="actions">
                 <input id="batch-filter" type="search" placeholder="filter" prop:value=filter
                     on:input=move |ev| set_filter.set(event_target_value(&ev))/>
@@ -266,7 +278,6 @@ async fn score_text(
     );
     Ok(Outcome {
         rows,
-        skipped_words: extracted.skipped_words,
         note: None,
         summary,
     })
@@ -287,12 +298,7 @@ fn file_to_list(name: &str, content: &str) -> (String, Option<String>) {
     };
     let mut note = (total > MAX_LINES)
         .then(|| format!("{name} has {total} lines; scored the first {MAX_LINES}"));
-    let header = kept.lines().next().unwrap_or_default().to_ascii_lowercase();
-    let column = header
-        .split(',')
-        .map(|c| c.trim().trim_matches('"'))
-        .position(|c| c == "domain");
-    if let (true, Some(column)) = (header.contains(','), column) {
+    if let Some(column) = extract::domain_column(kept.lines().next().unwrap_or_default()) {
         let mut reader = csv::ReaderBuilder::new()
             .flexible(true)
             .from_reader(kept.as_bytes());
@@ -332,20 +338,26 @@ fn to_csv(rows: &[Row], thresholds: RiskThresholds) -> String {
     String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-/// Counts of `p_dga` in 20 bins as SVG bars.
+/// How many scored rows fall in each of the [`BINS`] equal `p_dga` ranges.
+fn bin_counts(rows: &[Row]) -> [usize; BINS] {
+    let mut counts = [0usize; BINS];
+    for row in rows {
+        if let Ok(s) = &row.verdict.result {
+            counts[((s.p_dga * BINS as f32) as usize).min(BINS - 1)] += 1;
+        }
+    }
+    counts
+}
+
+/// `p_dga` counts as SVG bars.
 #[component]
 fn Histogram(
-    /// The batch's rows; unscored ones are left out.
-    rows: Signal<Vec<Row>>,
+    /// Scored rows per bin (see [`bin_counts`]).
+    #[prop(into)]
+    counts: Signal<[usize; BINS]>,
 ) -> impl IntoView {
-    const BINS: usize = 20;
     let bars = move || {
-        let mut counts = [0usize; BINS];
-        for row in rows.get() {
-            if let Ok(s) = &row.verdict.result {
-                counts[((s.p_dga * BINS as f32) as usize).min(BINS - 1)] += 1;
-            }
-        }
+        let counts = counts.get();
         let most = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
         counts
             .into_iter()

@@ -1,6 +1,8 @@
 //! The model-card tab: what the trainer measured on its held-out test split, drawn from
 //! `model/card.json`, and what runs here now.
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 use model_core::ModelCard;
 
@@ -27,9 +29,10 @@ fn percent(x: f64) -> String {
 #[component]
 fn CardView(
     /// What `trainer card` measured.
-    card: ModelCard,
+    card: Arc<ModelCard>,
 ) -> impl IntoView {
     let shared = expect_context::<Shared>();
+    let card = Arc::unwrap_or_clone(card);
     let r = card.report;
     let c = card.config;
     let [[tn, fp], [fn_, tp]] = r.confusion;

@@ -7,10 +7,10 @@ use std::rc::Rc;
 
 use burn::backend::Flex;
 use model_core::explain::{self, BenignTrigrams, NameFeatures};
-use model_core::{Detector, Domain, DomainError, Verdict, normalise};
+use model_core::{Detector, Domain, Verdict};
 use wasm_bindgen::prelude::*;
 
-use crate::assets::yield_to_browser;
+use crate::assets::{describe, yield_to_browser};
 
 #[wasm_bindgen(module = "/js/gpu.js")]
 extern "C" {
@@ -159,28 +159,7 @@ pub async fn probe_gpu() -> GpuStatus {
     }
 }
 
-fn describe(e: &JsValue) -> String {
-    e.as_string()
-        .or_else(|| {
-            js_sys::Reflect::get(e, &"message".into())
-                .ok()
-                .and_then(|m| m.as_string())
-        })
-        .unwrap_or_else(|| format!("{e:?}"))
-}
-
-/// One scored (or unscorable) input of a batch, with the line it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Row {
-    pub line: usize,
-    pub verdict: Verdict,
-}
-
 impl Engine {
-    pub fn gpu_loaded(&self) -> bool {
-        self.gpu.borrow().is_some()
-    }
-
     /// Loads the WebGPU engine with the same weights; returns the adapter's name.
     pub async fn load_gpu(&self) -> Result<String, String> {
         let scorer = gpu_load(&self.weights).await.map_err(|e| describe(&e))?;
@@ -220,7 +199,7 @@ impl Engine {
                 order.sort_by_key(|&i| sequences[i].len());
                 logits.resize(sequences.len(), f32::NAN);
                 for (done, step) in order.chunks(CPU_STEP).enumerate() {
-                    let rows: Vec<Vec<u32>> = step.iter().map(|&i| sequences[i].clone()).collect();
+                    let rows: Vec<&[u32]> = step.iter().map(|&i| sequences[i].as_slice()).collect();
                     for (&i, logit) in step
                         .iter()
                         .zip(self.cpu.logits_of_sequences_async(&rows).await)
@@ -247,16 +226,9 @@ impl Engine {
         backend: Backend,
         progress: &dyn Fn(f64),
     ) -> Result<Vec<Verdict>, String> {
-        let domains: Vec<Result<Domain, DomainError>> =
-            inputs.iter().map(|s| normalise(s)).collect();
-        let tokeniser = self.cpu.tokeniser();
-        let sequences: Vec<Vec<u32>> = domains
-            .iter()
-            .flatten()
-            .map(|d| tokeniser.encode(d))
-            .collect();
-        let logits = self.logits(&sequences, backend, progress).await?;
-        Ok(self.cpu.verdicts(inputs, domains, logits))
+        let prepared = self.cpu.prepare(inputs);
+        let logits = self.logits(&prepared.sequences, backend, progress).await?;
+        Ok(self.cpu.assemble(inputs, prepared, logits))
     }
 
     /// Why a name scored as it did: its features and each character's pull on `p_dga`.

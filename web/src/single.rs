@@ -71,7 +71,8 @@ pub fn Single() -> impl IntoView {
                 assets::mark("dga-first-verdict");
             }
             if let Ok(scored) = result {
-                let card = shared.card.read_untracked();
+                // An `Arc`, not a read guard: the card may arrive while this awaits.
+                let card = shared.card.get_untracked();
                 let benign = card.as_ref().map(|c| &c.benign_trigrams);
                 let explanation = engine.explain(&scored.domain, benign, backend).await;
                 if generation.get_value() == mine {

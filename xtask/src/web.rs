@@ -48,14 +48,13 @@ fn wasm_bindgen_version() -> Result<String> {
 fn ensure_wasm_bindgen() -> Result<()> {
     let version = wasm_bindgen_version()?;
     let installed = Command::new("wasm-bindgen").arg("--version").output();
-    if let Ok(out) = installed {
-        if String::from_utf8_lossy(&out.stdout)
+    if let Ok(out) = installed
+        && String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
             .nth(1)
             == Some(version.as_str())
-        {
-            return Ok(());
-        }
+    {
+        return Ok(());
     }
     // Without --locked: the locked install failed to build here.
     run(Command::new("cargo").args(["install", "wasm-bindgen-cli", "--version", &version]))
@@ -98,19 +97,36 @@ pub fn build(optimise: bool) -> Result<()> {
     let built = target_dir().join(WASM_TARGET).join(PROFILE);
     let pkg = root().join("pkg");
     for (crate_file, out_dir) in [("web.wasm", pkg.clone()), ("web_gpu.wasm", pkg.join("gpu"))] {
+        let source = built.join(crate_file);
+        // wasm-opt takes minutes: skip both steps when pkg/ already holds this very build.
+        let stamp_file = out_dir.join(format!(".{crate_file}.stamp"));
+        let stamp = build_stamp(&source, optimise)?;
+        if std::fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) {
+            continue;
+        }
         if out_dir.exists() && out_dir != pkg {
             std::fs::remove_dir_all(&out_dir).ok();
         }
         run(Command::new("wasm-bindgen")
-            .arg(built.join(crate_file))
+            .arg(&source)
             .args(["--target", "web", "--no-typescript", "--out-dir"])
             .arg(&out_dir))?;
-        let wasm = out_dir.join(crate_file.replace(".wasm", "_bg.wasm"));
         if optimise {
-            wasm_opt(&wasm)?;
+            wasm_opt(&out_dir.join(crate_file.replace(".wasm", "_bg.wasm")))?;
         }
+        std::fs::write(&stamp_file, stamp)?;
     }
     print_sizes()
+}
+
+/// What a `pkg/` output was made from: the cargo build's size and time, and whether optimised.
+fn build_stamp(source: &Path, optimise: bool) -> Result<String> {
+    let meta = std::fs::metadata(source).with_context(|| format!("no {}", source.display()))?;
+    let modified = meta
+        .modified()?
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
+    Ok(format!("{} {modified} optimise={optimise}", meta.len()))
 }
 
 /// Shrinks a wasm file in place with binaryen's wasm-opt from npm (Debian's 108 emits wasm
