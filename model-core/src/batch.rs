@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 
-use crate::tokeniser::{PAD, bigram_id, trigram_id};
+use crate::tokeniser::{PAD, WIDE_ORDERS, bigram_id, trigram_id, wide_ids};
 
 /// Token ids and their padding mask, ready for [`crate::DgaModel::forward`].
 #[derive(Debug, Clone)]
@@ -15,6 +15,9 @@ pub struct TokenBatch<B: Backend> {
     pub trigrams: Tensor<B, 2, Int>,
     /// `[batch, seq]`, `true` where the position is padding.
     pub mask_pad: Tensor<B, 2, Bool>,
+    /// `[batch, (seq + 1) * WIDE_ORDERS]` hashed 1- to 4-gram ids for the linear n-gram part,
+    /// end mark included; 0 (a row that weighs nothing) on padding.
+    pub wide: Tensor<B, 2, Int>,
 }
 
 impl<B: Backend> TokenBatch<B> {
@@ -32,6 +35,8 @@ impl<B: Backend> TokenBatch<B> {
         let mut bigrams = vec![0i32; batch * seq];
         let mut trigrams = vec![0i32; batch * seq];
         let mut pad = vec![true; batch * seq];
+        let wide_width = (seq + 1) * WIDE_ORDERS;
+        let mut wide = vec![0i32; batch * wide_width];
         for (row, tokens) in sequences.iter().enumerate() {
             let tokens = tokens.as_ref();
             for (col, &id) in tokens.iter().enumerate() {
@@ -41,15 +46,22 @@ impl<B: Backend> TokenBatch<B> {
                 trigrams[at] = trigram_id(tokens, col) as i32;
                 pad[at] = false;
             }
+            for col in 0..=tokens.len() {
+                for (k, gram) in wide_ids(tokens, col).into_iter().enumerate() {
+                    wide[row * wide_width + col * WIDE_ORDERS + k] = gram as i32;
+                }
+            }
         }
-        let int =
-            |values: Vec<i32>| Tensor::from_data(TensorData::new(values, [batch, seq]), device);
+        let int = |values: Vec<i32>, width: usize| {
+            Tensor::from_data(TensorData::new(values, [batch, width]), device)
+        };
         let mask_pad = Tensor::from_data(TensorData::new(pad, [batch, seq]), device);
         Self {
-            tokens: int(ids),
-            bigrams: int(bigrams),
-            trigrams: int(trigrams),
+            tokens: int(ids, seq),
+            bigrams: int(bigrams, seq),
+            trigrams: int(trigrams, seq),
             mask_pad,
+            wide: int(wide, wide_width),
         }
     }
 }

@@ -10,7 +10,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::TokenBatch;
-use crate::tokeniser::{BIGRAM_VOCAB, TRIGRAM_BUCKETS, TokeniserConfig, VOCAB_SIZE};
+use crate::tokeniser::{BIGRAM_VOCAB, TRIGRAM_BUCKETS, TokeniserConfig, VOCAB_SIZE, WIDE_BUCKETS};
 
 /// Classes the head scores, in logit order.
 pub const CLASSES: [&str; 2] = ["legit", "dga"];
@@ -33,6 +33,13 @@ pub struct ModelConfig {
     /// separates word-like from random names, and lookups cost far less than wider layers.
     #[config(default = true)]
     pub ngram_embeddings: bool,
+    /// Adds a linear score over hashed 1- to 4-grams to the DGA log-odds (a "wide" part beside
+    /// the deep one). It is fitted after the transformer by the trainer (a logistic regression
+    /// on the same split, scaled by a weight chosen on validation), not by backpropagation: the
+    /// two models err on different names, and their sum ranks the low-FPR tail better than
+    /// either.
+    #[config(default = false)]
+    pub wide: bool,
 }
 
 /// Named model sizes, so side-by-side runs mean the same thing everywhere.
@@ -79,6 +86,8 @@ pub struct DgaModel<B: Backend> {
     encoder: TransformerEncoder<B>,
     norm: LayerNorm<B>,
     head: Linear<B>,
+    /// `[WIDE_BUCKETS, 1]` weight of each hashed n-gram; row 0 is 0.
+    wide: Option<Embedding<B>>,
 }
 
 impl ModelConfig {
@@ -103,6 +112,9 @@ impl ModelConfig {
             .init(device),
             norm: LayerNormConfig::new(self.d_model).init(device),
             head: LinearConfig::new(self.d_model, CLASSES.len()).init(device),
+            wide: self.wide.then(|| Embedding {
+                weight: burn::module::Param::from_tensor(Tensor::zeros([WIDE_BUCKETS, 1], device)),
+            }),
         }
     }
 }
@@ -137,7 +149,33 @@ impl<B: Backend> DgaModel<B> {
         };
         let cls = cls.reshape([batch_size, d_model]); // [batch, d_model]
         // Pre-norm layers leave the residual stream unnormalised; normalise once before the head.
-        self.head.forward(self.norm.forward(cls)) // [batch, 2]
+        let logits = self.head.forward(self.norm.forward(cls)); // [batch, 2]
+        match &self.wide {
+            Some(wide) => {
+                let score = wide.forward(batch.wide).sum_dim(1).reshape([batch_size, 1]); // [batch, 1]
+                logits + Tensor::cat(vec![score.zeros_like(), score], 1) // [batch, 2]
+            }
+            None => logits,
+        }
+    }
+
+    /// Adds the linear n-gram part: `weights[i]` for hashed n-gram bucket `i` (bucket 0 is
+    /// forced to 0) and `bias`, both in DGA log-odds. The config must say `wide: true` from now
+    /// on; [`ModelConfig::with_wide`] does.
+    pub fn with_wide(mut self, mut weights: Vec<f32>, bias: f32) -> Self {
+        assert_eq!(weights.len(), WIDE_BUCKETS, "one weight per bucket");
+        weights[0] = 0.0;
+        let device = self.head.weight.device();
+        let table =
+            Tensor::<B, 1>::from_floats(weights.as_slice(), &device).reshape([WIDE_BUCKETS, 1]);
+        self.wide = Some(Embedding {
+            weight: burn::module::Param::from_tensor(table),
+        });
+        if let Some(head_bias) = self.head.bias.take() {
+            let shift = Tensor::<B, 1>::from_floats([0.0, bias], &device);
+            self.head.bias = Some(burn::module::Param::from_tensor(head_bias.val() + shift));
+        }
+        self
     }
 
     /// Number of trainable scalars.
@@ -276,6 +314,35 @@ mod tests {
             for (a, b) in full.iter().zip(&short) {
                 assert!((a - b).abs() < 1e-5, "norm_first {norm_first}: {a} vs {b}");
             }
+        }
+    }
+
+    #[test]
+    fn wide_part_adds_its_bucket_weights_and_bias_to_the_dga_log_odds() {
+        let device = Default::default();
+        let model = ModelSize::Tiny.config().init::<B>(&device);
+        let sequences = [vec![1, 5, 6, 7], vec![1, 8]];
+        let log_odds = |model: &DgaModel<B>| {
+            let out: Vec<f32> = model
+                .forward(TokenBatch::new(&sequences, &device))
+                .into_data()
+                .to_vec()
+                .unwrap();
+            [out[1] - out[0], out[3] - out[2]]
+        };
+        let before = log_odds(&model);
+        // Every bucket weighs 0.25 (bucket 0, padding, is forced to 0), bias 1.
+        let after = log_odds(&model.with_wide(vec![0.25; WIDE_BUCKETS], 1.0));
+        for (i, tokens) in sequences.iter().enumerate() {
+            let grams = (0..=tokens.len())
+                .flat_map(|j| crate::tokeniser::wide_ids(tokens, j))
+                .filter(|&id| id != 0)
+                .count();
+            let expected = before[i] + 1.0 + 0.25 * grams as f32;
+            assert!(
+                (after[i] - expected).abs() < 1e-4,
+                "{after:?} vs {expected}"
+            );
         }
     }
 

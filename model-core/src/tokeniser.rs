@@ -40,6 +40,36 @@ pub fn trigram_id(tokens: &[u32], j: usize) -> u32 {
     exact.wrapping_mul(2_654_435_769) >> (32 - TRIGRAM_BUCKETS.trailing_zeros())
 }
 
+/// The linear n-gram part ([`crate::ModelConfig::wide`]) reads every 1- to 4-gram.
+pub const WIDE_ORDERS: usize = 4;
+/// Hash bits of the linear n-gram part: 2^18 buckets keep collisions between the n-grams that
+/// matter rare while its half-precision table stays at 512 KiB.
+pub const WIDE_BITS: u32 = 18;
+/// Rows of the linear n-gram table: bucket 0 means "no n-gram" (padding, or an n-gram that would
+/// start before the class token) and always weighs 0; hashed n-grams use 1 to 2^WIDE_BITS.
+pub const WIDE_BUCKETS: usize = (1 << WIDE_BITS) + 1;
+
+/// Hashed ids of the 1- to 4-grams ending at position `j`, in order of length; 0 where the
+/// n-gram would start before position 0. The class token at position 0 marks the name's start;
+/// `j == tokens.len()` is a virtual end mark (read as [`PAD`], which never occurs inside a name),
+/// so n-grams that end the name have features of their own, as the seed baselines' `^name$` did.
+pub fn wide_ids(tokens: &[u32], j: usize) -> [u32; WIDE_ORDERS] {
+    let token = |at: usize| tokens.get(at).copied().unwrap_or(PAD);
+    let mut ids = [0; WIDE_ORDERS];
+    let mut exact = 0u32;
+    for (n, id) in ids.iter_mut().enumerate() {
+        let Some(at) = j.checked_sub(n) else { break };
+        // Base-VOCAB_SIZE digits, newest last; 42^4 < 2^32, and the order tag keeps a 1-gram
+        // apart from the 2-gram that ends in it after the end mark.
+        exact += token(at) * (VOCAB_SIZE as u32).pow(n as u32);
+        let tagged = exact
+            .wrapping_add((n as u32) << 24)
+            .wrapping_mul(2_654_435_769);
+        *id = 1 + (tagged >> (32 - WIDE_BITS));
+    }
+    ids
+}
+
 /// Which part of a normalised domain the model reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InputView {
@@ -154,6 +184,31 @@ mod tests {
             assert!((trigram_id(&ids, j) as usize) < TRIGRAM_BUCKETS);
         }
         assert_eq!(trigram_id(&ids, 1), 0);
+    }
+
+    #[test]
+    fn wide_ids_are_in_range_and_zero_only_before_the_start() {
+        let tok = Tokeniser::new(TokeniserConfig::new());
+        let ids = tok.encode_text("abab.com");
+        assert_eq!(wide_ids(&ids, 0)[1..], [0, 0, 0]);
+        assert_eq!(wide_ids(&ids, 2)[3], 0);
+        for j in 0..=ids.len() {
+            let grams = wide_ids(&ids, j);
+            for (n, &id) in grams.iter().enumerate() {
+                assert!((id as usize) < WIDE_BUCKETS);
+                assert_eq!(id == 0, n > j, "position {j}, order {}", n + 1);
+            }
+        }
+        // `ab` ends at positions 2 and 4: same bigram, same bucket; the 3-grams differ.
+        assert_eq!(wide_ids(&ids, 2)[1], wide_ids(&ids, 4)[1]);
+        assert_ne!(wide_ids(&ids, 2)[2], wide_ids(&ids, 4)[2]);
+        // A character and the same character after the class token are different features.
+        assert_ne!(wide_ids(&ids, 1)[0], wide_ids(&ids, 1)[1]);
+        // `m` and `m` at the end of the name are different features.
+        assert_ne!(
+            wide_ids(&ids, ids.len() - 1)[0],
+            wide_ids(&ids, ids.len())[1]
+        );
     }
 
     #[test]

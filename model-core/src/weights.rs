@@ -12,7 +12,8 @@ use thiserror::Error;
 use crate::model::{DgaModel, ModelConfig};
 
 const MAGIC: &[u8; 4] = b"DGAW";
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 added [`ModelConfig::wide`]; version 1 files read as having no wide part.
+const FORMAT_VERSION: u32 = 2;
 
 /// Why a weights blob cannot be loaded.
 #[derive(Debug, Error)]
@@ -20,7 +21,7 @@ pub enum WeightsError {
     #[error("not a weights file (it does not start with `DGAW`)")]
     NotWeights,
     #[error(
-        "weights format version {0} is not supported (this build reads version {FORMAT_VERSION})"
+        "weights format version {0} is not supported (this build reads versions 1 to {FORMAT_VERSION})"
     )]
     UnsupportedVersion(u32),
     #[error("weights file is truncated ({0} bytes)")]
@@ -78,7 +79,7 @@ fn split(bytes: &[u8]) -> Result<(ModelConfig, &[u8]), WeightsError> {
         return Err(WeightsError::NotWeights);
     }
     let version = word(4)?;
-    if version != FORMAT_VERSION {
+    if !(1..=FORMAT_VERSION).contains(&version) {
         return Err(WeightsError::UnsupportedVersion(version));
     }
     let config_len = word(8)? as usize;
@@ -93,8 +94,12 @@ fn split(bytes: &[u8]) -> Result<(ModelConfig, &[u8]), WeightsError> {
     if crc32fast::hash(record) != checksum {
         return Err(WeightsError::Checksum);
     }
-    let config: ModelConfig =
-        serde_json::from_slice(config_bytes).map_err(|e| WeightsError::Config(e.to_string()))?;
+    let invalid = |e: serde_json::Error| WeightsError::Config(e.to_string());
+    let mut config: serde_json::Value = serde_json::from_slice(config_bytes).map_err(invalid)?;
+    if let (1, Some(fields)) = (version, config.as_object_mut()) {
+        fields.insert("wide".into(), false.into());
+    }
+    let config: ModelConfig = serde_json::from_value(config).map_err(invalid)?;
     validate(&config)?;
     Ok((config, record))
 }
@@ -143,6 +148,46 @@ mod tests {
         let (_, model_again) = decode_weights::<B>(&again, &device).unwrap();
         assert_eq!(logits(&model_back), logits(&model_again));
         assert_eq!(again, bytes);
+    }
+
+    #[test]
+    fn wide_part_survives_a_round_trip_and_version_1_files_still_load() {
+        let device = Default::default();
+        let mut config = ModelSize::Tiny.config();
+        let plain = config.init::<B>(&device);
+        let (old_config, old) =
+            decode_weights::<B>(&version_1(&config, plain.clone()), &device).unwrap();
+        assert!(!old_config.wide);
+        config.wide = true;
+        let weights: Vec<f32> = (0..crate::tokeniser::WIDE_BUCKETS)
+            .map(|i| (i % 7) as f32 / 8.0)
+            .collect();
+        let model = plain.with_wide(weights, 0.5);
+        let bytes = encode_weights(&config, model.clone());
+        let (back_config, back) = decode_weights::<B>(&bytes, &device).unwrap();
+        assert!(back_config.wide);
+        // Same f16 transformer as the version 1 blob; the wide part moved the log-odds.
+        assert_ne!(logits(&back), logits(&old));
+        let again = encode_weights(&back_config, back.clone());
+        assert_eq!(again, bytes);
+        let (_, back_again) = decode_weights::<B>(&again, &device).unwrap();
+        assert_eq!(logits(&back), logits(&back_again));
+    }
+
+    /// The blob a version 1 writer made: no `wide` field in the config.
+    fn version_1(config: &ModelConfig, model: DgaModel<B>) -> Vec<u8> {
+        let bytes = encode_weights(config, model);
+        let config_len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&bytes[12..12 + config_len]).unwrap();
+        json.as_object_mut().unwrap().remove("wide");
+        let json = serde_json::to_vec(&json).unwrap();
+        let mut out = b"DGAW".to_vec();
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&json);
+        out.extend_from_slice(&bytes[12 + config_len..]);
+        out
     }
 
     #[test]

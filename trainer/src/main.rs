@@ -1,7 +1,6 @@
 //! The native command line: train, evaluate, export and score domain lists.
 
 mod backend;
-mod baseline;
 mod bench;
 mod data;
 mod metrics;
@@ -9,6 +8,7 @@ mod parallel;
 mod predict;
 mod split;
 mod train;
+mod wide;
 
 use std::path::{Path, PathBuf};
 
@@ -57,7 +57,9 @@ enum Command {
     /// Print a table of scoring speed per CPU backend and batch size.
     Bench(bench::BenchArgs),
     /// Train and measure a character n-gram logistic regression on the same split.
-    Baseline(baseline::BaselineArgs),
+    Baseline(wide::BaselineArgs),
+    /// Fit the linear n-gram part onto a trained transformer's weights (`train` does this itself).
+    Wide(WideArgs),
 }
 
 #[derive(Args, Clone)]
@@ -87,6 +89,9 @@ struct TrainArgs {
     /// Dropout rate inside the encoder (default: the size's own).
     #[arg(long)]
     dropout: Option<f64>,
+    /// Encoder layers (default: the size's own).
+    #[arg(long)]
+    layers: Option<usize>,
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
     /// Folder for checkpoints, the best weights and reports; an interrupted run resumes from it.
@@ -125,9 +130,34 @@ struct TrainArgs {
     family_cap: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// What picks the best checkpoint: F1 at 0.5, or the TPR at FPR 1% and 0.1% (`low-fpr`).
+    /// What picks the best checkpoint (and the n-gram weight): F1 at 0.5, or the TPR at FPR 1%
+    /// and 0.1% (`low-fpr`).
     #[arg(long, value_enum, default_value = "low-fpr")]
     select: SelectBy,
+    /// Ship the transformer alone, without the linear n-gram part.
+    #[arg(long)]
+    no_wide: bool,
+    #[command(flatten)]
+    fit: wide::FitArgs,
+}
+
+#[derive(Args)]
+struct WideArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// The transformer's own weights (a run's best.dgaw).
+    #[arg(long)]
+    weights: PathBuf,
+    /// Where to write the weights with the n-gram part.
+    #[arg(long, default_value = DEFAULT_WEIGHTS)]
+    out: PathBuf,
+    /// What picks the n-gram weight on validation.
+    #[arg(long, value_enum, default_value = "low-fpr")]
+    select: SelectBy,
+    #[command(flatten)]
+    fit: wide::FitArgs,
+    #[arg(long, value_enum, default_value = "cpu")]
+    backend: BackendArg,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -162,6 +192,10 @@ struct EvalArgs {
     /// Also write report.json, roc.svg and pr.svg into this folder.
     #[arg(long)]
     out_dir: Option<PathBuf>,
+    /// Also write every scored name as CSV (`name,label,family,source,logit,p_dga`), for
+    /// looking at the errors.
+    #[arg(long)]
+    scores: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "cpu")]
     backend: BackendArg,
 }
@@ -226,7 +260,8 @@ fn run() -> Result<()> {
         Command::Card(args) => run_card(args),
         Command::Export(args) => run_export(&args.from, &args.to),
         Command::Bench(args) => bench::run(args),
-        Command::Baseline(args) => baseline::run(args),
+        Command::Baseline(args) => wide::run(args),
+        Command::Wide(args) => run_wide(args),
     }
 }
 
@@ -261,6 +296,9 @@ fn run_train(args: TrainArgs) -> Result<()> {
     }
     if let Some(dropout) = args.dropout {
         model.dropout = dropout;
+    }
+    if let Some(layers) = args.layers {
+        model.n_layers = layers;
     }
     let run_dir = args.run_dir.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
@@ -305,9 +343,22 @@ fn run_train(args: TrainArgs) -> Result<()> {
         "trained {} steps{resumed} at {:.0} samples/s; best validation F1 {:.4}",
         outcome.steps, outcome.samples_per_s, outcome.best_f1
     );
-    let weights = std::fs::read(&outcome.best_weights)
+    let mut weights = std::fs::read(&outcome.best_weights)
         .with_context(|| format!("cannot read {}", outcome.best_weights.display()))?;
-    let (report, _) = dispatch(
+    let mut shipped = outcome.best_weights.clone();
+    if !args.no_wide {
+        weights = add_wide(
+            &weights,
+            &splits,
+            args.fit,
+            args.seed,
+            args.select,
+            args.backend,
+        )?;
+        shipped = run_dir.join("best-wide.dgaw");
+        write_atomic(&shipped, &weights)?;
+    }
+    let (report, _, _) = dispatch(
         args.backend,
         EvalJob {
             weights: &weights,
@@ -316,7 +367,51 @@ fn run_train(args: TrainArgs) -> Result<()> {
     )?;
     println!("test split:\n{}", metrics::render(&report));
     write_report(&report, &run_dir.join("test"))?;
-    run_export(&outcome.best_weights, &args.export)
+    run_export(&shipped, &args.export)
+}
+
+/// Fits the n-gram model on the training split, picks its weight on validation against the
+/// transformer's validation scores, and returns the weights with both parts.
+fn add_wide(
+    weights: &[u8],
+    splits: &split::Splits,
+    fit: wide::FitArgs,
+    seed: u64,
+    select: SelectBy,
+    backend: BackendArg,
+) -> Result<Vec<u8>> {
+    let (_, _, deep) = dispatch(
+        backend,
+        EvalJob {
+            weights,
+            examples: &splits.val,
+        },
+    )?;
+    let ngram = wide::NgramModel::fit(&splits.train, fit, seed);
+    let mix = wide::choose_weight(&splits.val, &deep, &ngram.score(&splits.val), select);
+    eprintln!(
+        "n-gram weight {:.1} chosen on validation (F1 {:.4}, TPR {:.2}% at FPR 1%, {:.2}% at FPR 0.1%)",
+        mix.weight,
+        mix.report.f1,
+        100.0 * mix.report.tpr_at_fpr_1pct,
+        100.0 * mix.report.tpr_at_fpr_0_1pct
+    );
+    wide::attach(weights, &ngram, mix.weight)
+}
+
+fn run_wide(args: WideArgs) -> Result<()> {
+    let weights = read_weights(&args.weights)?;
+    let config = decode_config(&weights)
+        .with_context(|| format!("{} is not usable", args.weights.display()))?;
+    let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser))?;
+    let combined = add_wide(&weights, &splits, args.fit, 42, args.select, args.backend)?;
+    write_atomic(&args.out, &combined)?;
+    println!(
+        "wrote {} ({:.1} KiB)",
+        args.out.display(),
+        combined.len() as f64 / 1024.0
+    );
+    Ok(())
 }
 
 fn write_report(report: &metrics::Report, dir: &Path) -> Result<()> {
@@ -335,13 +430,16 @@ fn run_eval(args: EvalArgs) -> Result<()> {
         .with_context(|| format!("{} is not usable", args.weights.display()))?;
     let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser))?;
     let examples = splits.take(args.split);
-    let (report, _) = dispatch(
+    let (report, _, logits) = dispatch(
         args.backend,
         EvalJob {
             weights: &weights,
             examples: &examples,
         },
     )?;
+    if let Some(path) = &args.scores {
+        write_scores(&examples, &logits, path)?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -350,6 +448,28 @@ fn run_eval(args: EvalArgs) -> Result<()> {
     if let Some(dir) = args.out_dir {
         write_report(&report, &dir)?;
     }
+    Ok(())
+}
+
+fn write_scores(examples: &[Example], logits: &[f32], path: &Path) -> Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut out = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    out.write_record(["name", "label", "family", "source", "logit", "p_dga"])?;
+    for (e, &logit) in examples.iter().zip(logits) {
+        let label = if e.is_dga { "dga" } else { "legit" };
+        let p_dga = 1.0 / (1.0 + (-logit).exp());
+        out.write_record([
+            e.text.as_str(),
+            label,
+            &e.family,
+            &e.source,
+            &format!("{logit:.4}"),
+            &format!("{p_dga:.6}"),
+        ])?;
+    }
+    out.flush()?;
+    eprintln!("scores written to {}", path.display());
     Ok(())
 }
 
@@ -364,7 +484,7 @@ fn run_card(args: CardArgs) -> Result<()> {
         .filter(|e| !e.is_dga)
         .map(|e| e.tokens.as_slice());
     let benign_trigrams = BenignTrigrams::count(benign);
-    let (report, parameters) = dispatch(
+    let (report, parameters, _) = dispatch(
         args.backend,
         EvalJob {
             weights: &weights,
@@ -424,8 +544,8 @@ struct EvalJob<'a> {
 }
 
 impl Job for EvalJob<'_> {
-    /// The report and the model's parameter count.
-    type Output = (metrics::Report, usize);
+    /// The report, the model's parameter count and each example's log-odds.
+    type Output = (metrics::Report, usize, Vec<f32>);
 
     fn run<B: AutodiffBackend>(self, device: B::Device, _: &'static str) -> Result<Self::Output> {
         let detector = Detector::<B::InnerBackend>::from_weights(self.weights, device)?;
@@ -436,6 +556,7 @@ impl Job for EvalJob<'_> {
         Ok((
             metrics::evaluate_examples(self.examples, &logits),
             detector.model().num_params(),
+            logits,
         ))
     }
 }

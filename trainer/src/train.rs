@@ -61,7 +61,7 @@ pub enum SelectBy {
 }
 
 impl SelectBy {
-    fn score(self, report: &metrics::Report) -> f64 {
+    pub fn score(self, report: &metrics::Report) -> f64 {
         match self {
             SelectBy::F1 => report.f1,
             SelectBy::LowFpr => report.tpr_at_fpr_1pct + report.tpr_at_fpr_0_1pct,
@@ -494,7 +494,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use burn::backend::{Autodiff, Flex};
     use model_core::{ModelSize, Tokeniser, normalise};
@@ -503,7 +503,7 @@ mod tests {
     type B = Autodiff<Flex>;
 
     /// A generated fixture: pronounceable benign names against random-letter DGA names.
-    fn fixture(n: usize, seed: u64) -> Vec<Example> {
+    pub(crate) fn fixture(n: usize, seed: u64) -> Vec<Example> {
         let mut rng = StdRng::seed_from_u64(seed);
         let tokeniser = Tokeniser::new(ModelSize::Tiny.config().tokeniser);
         let syllables = [

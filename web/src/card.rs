@@ -55,8 +55,9 @@ fn CardView(
         </table>
         <h3>"Model"</h3>
         <p id="card-model">{format!(
-            "{} parameters; transformer encoder, {} layers, d_model {}, {} heads, FFN {}, up to {} characters; weights {:.0} KiB (half precision).",
+            "{} parameters; transformer encoder, {} layers, d_model {}, {} heads, FFN {}, up to {} characters{}; weights {:.0} KiB (half precision).",
             card.parameters, c.n_layers, c.d_model, c.n_heads, c.d_ff, c.tokeniser.max_len,
+            if c.wide { ", plus a linear score over hashed 1- to 4-grams" } else { "" },
             card.weights_bytes as f64 / 1024.0,
         )}</p>
         <p>"Running here: CPU (wasm), always available; " {move || shared.gpu.get().describe()}</p>

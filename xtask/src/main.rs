@@ -14,8 +14,11 @@ pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const SHARED_DATA: &str = "../shared/data/domains.csv.gz";
 /// The shipped model must keep at least this F1 on the held-out test split (measured: see README).
 const MIN_TEST_F1: f64 = 0.97;
-/// ... and at least this TPR at FPR 0.1%, the operating point a SOC runs at (measured 0.636).
-const MIN_TEST_TPR_AT_0_1PCT: f64 = 0.55;
+/// ... at least this TPR at FPR 1%, above what the n-gram baseline alone reaches (measured 0.963;
+/// the baseline 0.937) ...
+const MIN_TEST_TPR_AT_1PCT: f64 = 0.95;
+/// ... and at least this TPR at FPR 0.1%, the operating point a SOC runs at (measured 0.689).
+const MIN_TEST_TPR_AT_0_1PCT: f64 = 0.60;
 
 fn main() {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -124,9 +127,14 @@ fn quality_gate() -> Result<bool> {
     if f1 < MIN_TEST_F1 {
         bail!("test F1 {f1:.4} is below {MIN_TEST_F1}");
     }
-    let tail = number("tpr_at_fpr_0_1pct");
-    if tail.is_nan() || tail < MIN_TEST_TPR_AT_0_1PCT {
-        bail!("test TPR at FPR 0.1% {tail:.4} is below {MIN_TEST_TPR_AT_0_1PCT}");
+    for (key, what, min) in [
+        ("tpr_at_fpr_1pct", "1%", MIN_TEST_TPR_AT_1PCT),
+        ("tpr_at_fpr_0_1pct", "0.1%", MIN_TEST_TPR_AT_0_1PCT),
+    ] {
+        let tpr = number(key);
+        if tpr.is_nan() || tpr < min {
+            bail!("test TPR at FPR {what} {tpr:.4} is below {min}");
+        }
     }
     Ok(true)
 }

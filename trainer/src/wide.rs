@@ -1,0 +1,273 @@
+//! The linear n-gram part: a logistic regression over the hashed 1- to 4-grams that
+//! [`model_core::tokeniser::wide_ids`] defines. `trainer baseline` measures it alone, on the same
+//! split and by the same metrics as the transformer, so the two compare side by side; `train` and
+//! `trainer wide` add it to a trained transformer ([`model_core::ModelConfig::wide`]), scaled by a
+//! weight chosen on validation.
+//!
+//! Written by hand: the Rust linear-model crates take dense feature matrices, and a million
+//! names over a quarter of a million hashed n-grams only fits as sparse, hashed SGD.
+
+use anyhow::{Result, bail};
+use burn::backend::NdArray;
+use clap::Args;
+use model_core::tokeniser::{WIDE_BUCKETS, wide_ids};
+use model_core::{Tokeniser, decode_weights, encode_weights};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::metrics::{self, Report};
+use crate::split::Example;
+use crate::train::SelectBy;
+
+#[derive(Args)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    data: crate::DataArgs,
+    #[command(flatten)]
+    fit: FitArgs,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// Also write every validation and test name's score into this folder (`val.csv`,
+    /// `test.csv`, as `eval --scores` writes them), to compare or combine with the transformer.
+    #[arg(long)]
+    scores: Option<std::path::PathBuf>,
+}
+
+/// How the n-gram model is fitted.
+#[derive(Args, Clone, Copy)]
+pub struct FitArgs {
+    /// Passes of the n-gram model over the (family-capped) training split.
+    #[arg(long, default_value_t = 4)]
+    pub ngram_epochs: usize,
+    /// Most names any one DGA family contributes to an n-gram epoch, as in training.
+    #[arg(long, default_value_t = 15_000)]
+    pub ngram_family_cap: usize,
+}
+
+/// Shipped n-gram weights are rounded to multiples of this: few distinct values compress to a
+/// third of the size when served gzipped (1/16 of a log-odds unit per n-gram changed no
+/// validation figure by more than noise), and weights below half a step become exact zeros.
+const QUANTUM: f32 = 1.0 / 16.0;
+
+/// Logistic regression over hashed n-grams, trained with AdaGrad.
+pub struct NgramModel {
+    weights: Vec<f32>,
+    squared: Vec<f32>,
+    bias: f32,
+}
+
+impl NgramModel {
+    /// Fits on `train`: every benign name and at most `family_cap` names per DGA family in each
+    /// epoch, in a seeded order.
+    pub fn fit(train: &[Example], args: FitArgs, seed: u64) -> Self {
+        let mut model = Self {
+            weights: vec![0.0; WIDE_BUCKETS],
+            squared: vec![1e-6; WIDE_BUCKETS],
+            bias: 0.0,
+        };
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut features = Vec::new();
+        for epoch in 0..args.ngram_epochs {
+            let mut order = capped(train, args.ngram_family_cap, &mut rng);
+            order.shuffle(&mut rng);
+            for &i in &order {
+                let e = &train[i];
+                Self::features(&e.tokens, &mut features);
+                model.learn(&features, e.is_dga, 0.5);
+            }
+            eprintln!(
+                "n-gram epoch {} of {}: {} names",
+                epoch + 1,
+                args.ngram_epochs,
+                order.len()
+            );
+        }
+        model
+    }
+
+    /// DGA log-odds of each example.
+    pub fn score(&self, examples: &[Example]) -> Vec<f32> {
+        let mut features = Vec::new();
+        examples
+            .iter()
+            .map(|e| {
+                Self::features(&e.tokens, &mut features);
+                self.logit(&features)
+            })
+            .collect()
+    }
+
+    /// The buckets of every n-gram of a token sequence, exactly as the model's batches hold them.
+    fn features(tokens: &[u32], out: &mut Vec<usize>) {
+        out.clear();
+        for j in 0..=tokens.len() {
+            out.extend(
+                wide_ids(tokens, j)
+                    .into_iter()
+                    .filter(|&id| id != 0)
+                    .map(|id| id as usize),
+            );
+        }
+    }
+
+    fn logit(&self, features: &[usize]) -> f32 {
+        self.bias + features.iter().map(|&f| self.weights[f]).sum::<f32>()
+    }
+
+    fn learn(&mut self, features: &[usize], is_dga: bool, lr: f32) {
+        let g = model_core::detector::sigmoid(self.logit(features)) - is_dga as i32 as f32;
+        self.bias -= lr * 0.1 * g;
+        for &f in features {
+            self.squared[f] += g * g;
+            self.weights[f] -= lr * g / self.squared[f].sqrt();
+        }
+    }
+}
+
+/// The weight of the n-gram log-odds in the sum with the transformer's, and the validation
+/// report of that sum.
+pub struct Mix {
+    pub weight: f32,
+    pub report: Report,
+}
+
+/// Tries weights 0 to 1 for the n-gram log-odds and keeps the one whose sum scores best on
+/// validation by `select` (0 leaves the transformer alone).
+pub fn choose_weight(val: &[Example], deep: &[f32], ngram: &[f32], select: SelectBy) -> Mix {
+    let mut best: Option<(f64, Mix)> = None;
+    for step in 0..=10 {
+        let weight = step as f32 / 10.0;
+        let sum: Vec<f32> = deep
+            .iter()
+            .zip(ngram)
+            .map(|(d, n)| d + weight * n)
+            .collect();
+        let report = metrics::evaluate_examples(val, &sum);
+        let score = select.score(&report);
+        eprintln!(
+            "n-gram weight {weight:.1}: validation F1 {:.4}, TPR {:.2}% at FPR 1%, {:.2}% at FPR 0.1%",
+            report.f1,
+            100.0 * report.tpr_at_fpr_1pct,
+            100.0 * report.tpr_at_fpr_0_1pct
+        );
+        if best.as_ref().is_none_or(|(s, _)| score > *s) {
+            best = Some((score, Mix { weight, report }));
+        }
+    }
+    best.expect("at least one weight is tried").1
+}
+
+/// Adds `ngram`, scaled by `weight` and rounded to [`QUANTUM`], to transformer-only weights.
+pub fn attach(weights: &[u8], ngram: &NgramModel, weight: f32) -> Result<Vec<u8>> {
+    let device = Default::default();
+    let (mut config, model) = decode_weights::<NdArray>(weights, &device)?;
+    if config.wide {
+        bail!(
+            "these weights already hold an n-gram part; pass the transformer's own weights (a run's best.dgaw)"
+        );
+    }
+    config.wide = true;
+    let table: Vec<f32> = ngram
+        .weights
+        .iter()
+        .map(|w| weight * w)
+        .map(|w| (w / QUANTUM).round() * QUANTUM)
+        .collect();
+    let kept = table.iter().filter(|w| **w != 0.0).count();
+    eprintln!("n-gram part: {kept} of {} buckets non-zero", table.len());
+    let model = model.with_wide(table, weight * ngram.bias);
+    Ok(encode_weights(&config, model))
+}
+
+pub fn run(args: BaselineArgs) -> Result<()> {
+    let tokeniser = Tokeniser::new(model_core::ModelSize::Small.config().tokeniser);
+    let splits = crate::load_splits(&args.data, &tokeniser)?;
+    let started = std::time::Instant::now();
+    let model = NgramModel::fit(&splits.train, args.fit, args.data.split_seed);
+    let trained = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
+    let logits = model.score(&splits.test);
+    let scoring = splits.test.len() as f64 / started.elapsed().as_secs_f64();
+    let report = metrics::evaluate_examples(&splits.test, &logits);
+    println!(
+        "n-gram logistic regression, test split (trained in {trained:.0} s, scores {scoring:.0} names/s):"
+    );
+    println!("{}", metrics::render(&report));
+    if let Some(path) = args.json {
+        crate::train::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;
+    }
+    if let Some(dir) = args.scores {
+        std::fs::create_dir_all(&dir)?;
+        crate::write_scores(&splits.val, &model.score(&splits.val), &dir.join("val.csv"))?;
+        crate::write_scores(&splits.test, &logits, &dir.join("test.csv"))?;
+    }
+    Ok(())
+}
+
+/// Indices of every benign name and at most `cap` names per DGA family.
+fn capped(train: &[Example], cap: usize, rng: &mut StdRng) -> Vec<usize> {
+    let mut by_family: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (i, e) in train.iter().enumerate() {
+        by_family.entry(&e.family).or_default().push(i);
+    }
+    by_family
+        .into_iter()
+        .flat_map(|(family, mut members)| {
+            if family != "legit" {
+                members.shuffle(rng);
+                members.truncate(cap);
+            }
+            members
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::tests::fixture;
+    use burn::backend::Flex;
+    use model_core::{Detector, ModelSize};
+
+    #[test]
+    fn fitted_ngram_model_separates_the_fixture() {
+        let (train, test) = (fixture(4000, 1), fixture(400, 2));
+        let args = FitArgs {
+            ngram_epochs: 2,
+            ngram_family_cap: 10_000,
+        };
+        let model = NgramModel::fit(&train, args, 1);
+        let report = metrics::evaluate_examples(&test, &model.score(&test));
+        assert!(report.roc_auc > 0.95, "ROC-AUC {}", report.roc_auc);
+    }
+
+    #[test]
+    fn attached_part_adds_exactly_what_the_trainer_scored() {
+        // The hand-written regression and the model's batches must hash the same n-grams.
+        let examples = fixture(50, 3);
+        let config = ModelSize::Tiny.config();
+        let device = Default::default();
+        let plain = model_core::encode_weights(&config, config.init::<Flex>(&device));
+        // Weights already on the quantum, so rounding changes nothing and f16 holds them exactly.
+        let ngram = NgramModel {
+            weights: (0..WIDE_BUCKETS)
+                .map(|i| (i % 5) as f32 * QUANTUM - 2.0 * QUANTUM)
+                .collect(),
+            squared: Vec::new(),
+            bias: 0.5,
+        };
+        let combined = attach(&plain, &ngram, 1.0).unwrap();
+        assert!(attach(&combined, &ngram, 1.0).is_err(), "attaching twice");
+        let logits = |bytes: &[u8]| {
+            let detector = Detector::<Flex>::from_weights(bytes, device).unwrap();
+            let tokens: Vec<&[u32]> = examples.iter().map(|e| e.tokens.as_slice()).collect();
+            detector.logits_of_sequences(&tokens)
+        };
+        let (before, after) = (logits(&plain), logits(&combined));
+        for ((b, a), n) in before.iter().zip(&after).zip(ngram.score(&examples)) {
+            assert!((a - b - n).abs() < 1e-3, "{a} - {b} != {n}");
+        }
+    }
+}
