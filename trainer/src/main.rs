@@ -74,6 +74,10 @@ struct DataArgs {
     /// Seed of the 80/10/10 split.
     #[arg(long, default_value_t = 42)]
     split_seed: u64,
+    /// DGA families (comma-separated) kept out of training and validation: every name of theirs
+    /// goes to the test split, to measure detection of families the model never saw.
+    #[arg(long, value_delimiter = ',')]
+    holdout_families: Vec<String>,
 }
 
 #[derive(Args)]
@@ -276,7 +280,14 @@ fn load_splits(args: &DataArgs, tokeniser: &Tokeniser) -> Result<split::Splits> 
     eprintln!("reading {}", args.data.display());
     let loaded = data::load(&args.data, args.label)?;
     let examples = split::prepare(loaded.samples, tokeniser);
-    let splits = split::split(examples, args.split_seed);
+    let mut splits = split::split(examples, args.split_seed);
+    if !args.holdout_families.is_empty() {
+        let held = splits.hold_out(&args.holdout_families);
+        eprintln!(
+            "held out {held} names of {} families: all in the test split",
+            args.holdout_families.len()
+        );
+    }
     eprintln!(
         "split: {} train, {} validation, {} test",
         splits.train.len(),

@@ -42,6 +42,18 @@ pub struct Splits {
 }
 
 impl Splits {
+    /// Moves every example of these DGA families from training and validation to the test split;
+    /// returns how many names the families have in all.
+    pub fn hold_out(&mut self, families: &[String]) -> usize {
+        let held = |e: &Example| e.is_dga && families.contains(&e.family);
+        for part in [&mut self.train, &mut self.val] {
+            let (out, kept): (Vec<Example>, Vec<Example>) = part.drain(..).partition(held);
+            *part = kept;
+            self.test.extend(out);
+        }
+        self.test.iter().filter(|e| held(e)).count()
+    }
+
     pub fn take(self, which: SplitName) -> Vec<Example> {
         match which {
             SplitName::Train => self.train,
@@ -177,5 +189,21 @@ mod tests {
         );
         let small_test = splits.test.iter().filter(|e| e.family == "small").count();
         assert!((15..=25).contains(&small_test), "{small_test}");
+    }
+
+    #[test]
+    fn held_out_families_are_only_in_the_test_split() {
+        let tokeniser = Tokeniser::new(TokeniserConfig::new());
+        let mut samples: Vec<Sample> = (0..300)
+            .map(|i| sample(&format!("qx{i}z.ru"), true, "seen"))
+            .collect();
+        samples.extend((0..100).map(|i| sample(&format!("wv{i}k.ru"), true, "unseen")));
+        samples.extend((0..300).map(|i| sample(&format!("benign{i}.com"), false, "legit")));
+        let mut splits = split(prepare(samples, &tokeniser), 3);
+        assert_eq!(splits.hold_out(&["unseen".to_owned()]), 100);
+        let unseen = |v: &[Example]| v.iter().filter(|e| e.family == "unseen").count();
+        assert_eq!(unseen(&splits.train) + unseen(&splits.val), 0);
+        assert_eq!(unseen(&splits.test), 100);
+        assert!(splits.train.iter().any(|e| e.family == "seen"));
     }
 }
