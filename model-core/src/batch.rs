@@ -16,14 +16,24 @@ pub struct TokenBatch<B: Backend> {
     /// `[batch, seq]`, `true` where the position is padding.
     pub mask_pad: Tensor<B, 2, Bool>,
     /// `[batch, (seq + 1) * WIDE_ORDERS]` hashed 1- to 4-gram ids for the linear n-gram part,
-    /// end mark included; 0 (a row that weighs nothing) on padding.
-    pub wide: Tensor<B, 2, Int>,
+    /// end mark included; 0 (a row that weighs nothing) on padding. Only packed for models that
+    /// have that part (see [`crate::DgaModel::batch`]).
+    pub wide: Option<Tensor<B, 2, Int>>,
 }
 
 impl<B: Backend> TokenBatch<B> {
     /// Pads every sequence to the longest one in `sequences` (not to the model's maximum: short
     /// names are the common case and attention cost grows with the square of the length).
     pub fn new<S: AsRef<[u32]>>(sequences: &[S], device: &B::Device) -> Self {
+        Self::build(sequences, false, device)
+    }
+
+    /// As [`TokenBatch::new`], with the linear n-gram part's ids packed too.
+    pub fn with_wide<S: AsRef<[u32]>>(sequences: &[S], device: &B::Device) -> Self {
+        Self::build(sequences, true, device)
+    }
+
+    fn build<S: AsRef<[u32]>>(sequences: &[S], with_wide: bool, device: &B::Device) -> Self {
         let batch = sequences.len();
         let seq = sequences
             .iter()
@@ -36,7 +46,7 @@ impl<B: Backend> TokenBatch<B> {
         let mut trigrams = vec![0i32; batch * seq];
         let mut pad = vec![true; batch * seq];
         let wide_width = (seq + 1) * WIDE_ORDERS;
-        let mut wide = vec![0i32; batch * wide_width];
+        let mut wide = vec![0i32; if with_wide { batch * wide_width } else { 0 }];
         for (row, tokens) in sequences.iter().enumerate() {
             let tokens = tokens.as_ref();
             for (col, &id) in tokens.iter().enumerate() {
@@ -46,7 +56,7 @@ impl<B: Backend> TokenBatch<B> {
                 trigrams[at] = trigram_id(tokens, col) as i32;
                 pad[at] = false;
             }
-            for col in 0..=tokens.len() {
+            for col in (0..=tokens.len()).filter(|_| with_wide) {
                 for (k, gram) in wide_ids(tokens, col).into_iter().enumerate() {
                     wide[row * wide_width + col * WIDE_ORDERS + k] = gram as i32;
                 }
@@ -61,7 +71,7 @@ impl<B: Backend> TokenBatch<B> {
             bigrams: int(bigrams, seq),
             trigrams: int(trigrams, seq),
             mask_pad,
-            wide: int(wide, wide_width),
+            wide: with_wide.then(|| int(wide, wide_width)),
         }
     }
 }

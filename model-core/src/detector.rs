@@ -3,7 +3,6 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::TokenBatch;
 use crate::model::{DgaModel, ModelConfig};
 use crate::normalise::{Domain, DomainError, normalise};
 use crate::tokeniser::Tokeniser;
@@ -177,7 +176,7 @@ impl<B: Backend> Detector<B> {
     /// softmax probability of `dga` is the sigmoid of the difference of the two logits.
     fn logit_tensor<S: AsRef<[u32]>>(&self, chunk: &[usize], sequences: &[S]) -> Tensor<B, 1> {
         let rows: Vec<&[u32]> = chunk.iter().map(|&i| sequences[i].as_ref()).collect();
-        let logits = self.model.forward(TokenBatch::new(&rows, &self.device)); // [chunk, 2]
+        let logits = self.model.forward(self.model.batch(&rows, &self.device)); // [chunk, 2]
         let [n, _] = logits.dims();
         let legit = logits.clone().slice([0..n, 0..1]); // [chunk, 1]
         let dga = logits.slice([0..n, 1..2]); // [chunk, 1]
@@ -326,7 +325,7 @@ mod tests {
         let tokens = det.tokeniser().encode_text("qwrtzpxk.net");
         let logits = det
             .model()
-            .forward(TokenBatch::new(&[tokens.clone()], &Default::default()));
+            .forward(det.model().batch(&[tokens.clone()], &Default::default()));
         let softmax: Vec<f32> = burn::tensor::activation::softmax(logits, 1)
             .into_data()
             .to_vec()

@@ -126,6 +126,10 @@ impl<B: Backend> DgaModel<B> {
     /// - `batch.tokens`, `batch.bigrams`, `batch.trigrams`, `batch.mask_pad`: `[batch, seq]`,
     ///   `seq <= max_len`
     /// - output: `[batch, 2]`
+    ///
+    /// # Panics
+    /// If the model has a wide part and `batch` was not packed with its ids: build batches with
+    /// [`DgaModel::batch`].
     pub fn forward(&self, batch: TokenBatch<B>) -> Tensor<B, 2> {
         let [batch_size, seq] = batch.tokens.dims();
         let positions = self.positions.weight.val().slice([0..seq]).unsqueeze::<3>(); // [1, seq, d_model]
@@ -150,12 +154,23 @@ impl<B: Backend> DgaModel<B> {
         let cls = cls.reshape([batch_size, d_model]); // [batch, d_model]
         // Pre-norm layers leave the residual stream unnormalised; normalise once before the head.
         let logits = self.head.forward(self.norm.forward(cls)); // [batch, 2]
-        match &self.wide {
-            Some(wide) => {
-                let score = wide.forward(batch.wide).sum_dim(1).reshape([batch_size, 1]); // [batch, 1]
+        match (&self.wide, batch.wide) {
+            (Some(wide), Some(ids)) => {
+                let score = wide.forward(ids).sum_dim(1).reshape([batch_size, 1]); // [batch, 1]
                 logits + Tensor::cat(vec![score.zeros_like(), score], 1) // [batch, 2]
             }
-            None => logits,
+            (Some(_), None) => panic!("a model with a wide part needs DgaModel::batch"),
+            (None, _) => logits,
+        }
+    }
+
+    /// Packs token sequences for this model: with the wide part's ids only when it has one, so
+    /// models without it (and training, which fits the wide part afterwards) never build them.
+    pub fn batch<S: AsRef<[u32]>>(&self, sequences: &[S], device: &B::Device) -> TokenBatch<B> {
+        if self.wide.is_some() {
+            TokenBatch::with_wide(sequences, device)
+        } else {
+            TokenBatch::new(sequences, device)
         }
     }
 
@@ -324,7 +339,7 @@ mod tests {
         let sequences = [vec![1, 5, 6, 7], vec![1, 8]];
         let log_odds = |model: &DgaModel<B>| {
             let out: Vec<f32> = model
-                .forward(TokenBatch::new(&sequences, &device))
+                .forward(model.batch(&sequences, &device))
                 .into_data()
                 .to_vec()
                 .unwrap();

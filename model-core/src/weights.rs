@@ -123,7 +123,6 @@ fn validate(config: &ModelConfig) -> Result<(), WeightsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::TokenBatch;
     use crate::model::ModelSize;
     use burn::backend::NdArray;
 
@@ -131,7 +130,7 @@ mod tests {
 
     fn logits(model: &DgaModel<B>) -> Vec<f32> {
         let device = Default::default();
-        let batch = TokenBatch::new(&[vec![1, 5, 6, 7], vec![1, 9, 30]], &device);
+        let batch = model.batch(&[vec![1, 5, 6, 7], vec![1, 9, 30]], &device);
         model.forward(batch).into_data().to_vec().unwrap()
     }
 

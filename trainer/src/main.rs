@@ -160,6 +160,9 @@ struct WideArgs {
     select: SelectBy,
     #[command(flatten)]
     fit: wide::FitArgs,
+    /// Seed of the n-gram model's epochs (`train` uses its own --seed).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
     #[arg(long, value_enum, default_value = "cpu")]
     backend: BackendArg,
 }
@@ -282,6 +285,22 @@ fn load_splits(args: &DataArgs, tokeniser: &Tokeniser) -> Result<split::Splits> 
     let examples = split::prepare(loaded.samples, tokeniser);
     let mut splits = split::split(examples, args.split_seed);
     if !args.holdout_families.is_empty() {
+        let unknown: Vec<&str> = args
+            .holdout_families
+            .iter()
+            .filter(|f| {
+                let mut all = splits.train.iter().chain(&splits.val).chain(&splits.test);
+                !all.any(|e| e.is_dga && &e.family == *f)
+            })
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            bail!(
+                "--holdout-families: no DGA names of {} in {}",
+                unknown.join(", "),
+                args.data.display()
+            );
+        }
         let held = splits.hold_out(&args.holdout_families);
         eprintln!(
             "held out {held} names of {} families: all in the test split",
@@ -414,8 +433,16 @@ fn run_wide(args: WideArgs) -> Result<()> {
     let weights = read_weights(&args.weights)?;
     let config = decode_config(&weights)
         .with_context(|| format!("{} is not usable", args.weights.display()))?;
+    wide::ensure_transformer_only(&config)?;
     let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser))?;
-    let combined = add_wide(&weights, &splits, args.fit, 42, args.select, args.backend)?;
+    let combined = add_wide(
+        &weights,
+        &splits,
+        args.fit,
+        args.seed,
+        args.select,
+        args.backend,
+    )?;
     write_atomic(&args.out, &combined)?;
     println!(
         "wrote {} ({:.1} KiB)",
@@ -469,7 +496,7 @@ fn write_scores(examples: &[Example], logits: &[f32], path: &Path) -> Result<()>
     out.write_record(["name", "label", "family", "source", "logit", "p_dga"])?;
     for (e, &logit) in examples.iter().zip(logits) {
         let label = if e.is_dga { "dga" } else { "legit" };
-        let p_dga = 1.0 / (1.0 + (-logit).exp());
+        let p_dga = model_core::sigmoid(logit);
         out.write_record([
             e.text.as_str(),
             label,
@@ -560,7 +587,7 @@ impl Job for EvalJob<'_> {
 
     fn run<B: AutodiffBackend>(self, device: B::Device, _: &'static str) -> Result<Self::Output> {
         let detector = Detector::<B::InnerBackend>::from_weights(self.weights, device)?;
-        let sequences: Vec<Vec<u32>> = self.examples.iter().map(|e| e.tokens.clone()).collect();
+        let sequences: Vec<&[u32]> = self.examples.iter().map(|e| e.tokens.as_slice()).collect();
         let logits = parallel::map_chunks(&sequences, detector.batch_size, |part| {
             detector.logits_of_sequences(part)
         });

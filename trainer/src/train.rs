@@ -21,7 +21,7 @@ use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
-use model_core::{Detector, DgaModel, ModelConfig, TokenBatch, encode_weights};
+use model_core::{Detector, DgaModel, ModelConfig, encode_weights};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -234,11 +234,11 @@ fn train<B: AutodiffBackend>(
             progress.step % sampler.batches_per_epoch(),
         );
         for batch in sampler.epoch(epoch).into_iter().skip(offset) {
-            let rows: Vec<Vec<u32>> = batch.iter().map(|&i| train[i].tokens.clone()).collect();
+            let rows: Vec<&[u32]> = batch.iter().map(|&i| train[i].tokens.as_slice()).collect();
             let targets: Vec<i32> = batch.iter().map(|&i| train[i].is_dga as i32).collect();
             let targets =
                 Tensor::<B, 1, Int>::from_data(TensorData::new(targets, [batch.len()]), &device);
-            let logits = model.forward(TokenBatch::new(&rows, &device));
+            let logits = model.forward(model.batch(&rows, &device));
             let loss = loss_fn.forward(logits, targets);
             let loss_value: f64 = loss.clone().into_scalar().elem();
             let grads = GradientsParams::from_grads(loss.backward(), &model);

@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use burn::backend::NdArray;
 use clap::Args;
 use model_core::tokeniser::{WIDE_BUCKETS, wide_ids};
-use model_core::{Tokeniser, decode_weights, encode_weights};
+use model_core::{ModelConfig, Tokeniser, decode_weights, encode_weights};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -159,15 +159,21 @@ pub fn choose_weight(val: &[Example], deep: &[f32], ngram: &[f32], select: Selec
     best.expect("at least one weight is tried").1
 }
 
-/// Adds `ngram`, scaled by `weight` and rounded to [`QUANTUM`], to transformer-only weights.
-pub fn attach(weights: &[u8], ngram: &NgramModel, weight: f32) -> Result<Vec<u8>> {
-    let device = Default::default();
-    let (mut config, model) = decode_weights::<NdArray>(weights, &device)?;
+/// Refuses weights that already hold an n-gram part: their scores already include it.
+pub fn ensure_transformer_only(config: &ModelConfig) -> Result<()> {
     if config.wide {
         bail!(
             "these weights already hold an n-gram part; pass the transformer's own weights (a run's best.dgaw)"
         );
     }
+    Ok(())
+}
+
+/// Adds `ngram`, scaled by `weight` and rounded to [`QUANTUM`], to transformer-only weights.
+pub fn attach(weights: &[u8], ngram: &NgramModel, weight: f32) -> Result<Vec<u8>> {
+    let device = Default::default();
+    let (mut config, model) = decode_weights::<NdArray>(weights, &device)?;
+    ensure_transformer_only(&config)?;
     config.wide = true;
     let table: Vec<f32> = ngram
         .weights
