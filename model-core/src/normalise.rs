@@ -17,8 +17,12 @@ pub const MAX_LABEL_LEN: usize = 63;
 pub struct Domain {
     /// The whole normalised name, e.g. `mail.example.co.uk`.
     pub name: String,
-    /// Its public suffix, e.g. `co.uk`.
+    /// Its public suffix, e.g. `co.uk`; for a name under a top-level label the public-suffix
+    /// list does not hold (alternative roots such as `.bit` or `.bazar`), that last label.
     pub suffix: String,
+    /// Whether `suffix` is on the public-suffix list. Malware uses unlisted roots precisely
+    /// because they are unusual, so such names are scored, and the verdict says so.
+    pub suffix_known: bool,
     /// The registrable domain (eTLD+1), e.g. `example.co.uk`.
     pub registrable_domain: String,
     /// Labels left of the registrable domain, outermost first, e.g. `["mail"]`.
@@ -48,9 +52,9 @@ pub enum DomainError {
     InvalidCharacter(char),
     #[error("`{0}` is an IP address, not a domain name")]
     IpAddress(String),
-    #[error("`{0}` has no known public suffix")]
-    UnknownSuffix(String),
-    #[error("`{0}` is a public suffix itself, with no registrable domain")]
+    #[error("`{0}` is a single label, not a name under a top-level domain")]
+    SingleLabel(String),
+    #[error("`{0}` is a top-level public suffix itself, with no registrable domain")]
     OnlySuffix(String),
     #[error("cannot read a hostname from this input: {0}")]
     Unparsable(String),
@@ -94,8 +98,13 @@ fn extract_host(text: &str) -> Result<String, DomainError> {
     if let Some(bad) = rest.chars().find(|c| c.is_whitespace() || c.is_control()) {
         return Err(DomainError::InvalidCharacter(bad));
     }
-    let url = Url::parse(&format!("http://{rest}")).map_err(|e| match e {
-        url::ParseError::IdnaError => DomainError::Unparsable("invalid international name".into()),
+    let url = match Url::parse(&format!("http://{rest}")) {
+        // Strict IDNA rejects labels that are plainly hostnames all the same (punycode that does
+        // not decode, say); those are read leniently rather than left unscored.
+        Err(url::ParseError::IdnaError) => return lenient_host(rest),
+        parsed => parsed,
+    };
+    let url = url.map_err(|e| match e {
         url::ParseError::InvalidDomainCharacter => match rest.chars().find(|c| is_forbidden(*c)) {
             Some(c) => DomainError::InvalidCharacter(c),
             None => DomainError::Unparsable(e.to_string()),
@@ -112,6 +121,34 @@ fn extract_host(text: &str) -> Result<String, DomainError> {
         Some(Host::Ipv6(ip)) => Err(DomainError::IpAddress(ip.to_string())),
         None => Err(DomainError::Empty),
     }
+}
+
+/// The host of `rest` (`user@host:port/path` without scheme) with each label lower-cased, and
+/// non-ASCII labels that IDNA refuses punycode-encoded as they are.
+fn lenient_host(rest: &str) -> Result<String, DomainError> {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => host_port,
+    };
+    let labels: Vec<String> = host
+        .split('.')
+        .map(|label| {
+            if label.is_ascii() {
+                label.to_ascii_lowercase()
+            } else {
+                let lower = label.to_lowercase();
+                match idna::domain_to_ascii_cow(lower.as_bytes(), idna::AsciiDenyList::EMPTY) {
+                    Ok(ascii) if !ascii.contains('.') => ascii.into_owned(),
+                    _ => idna::punycode::encode_str(&lower)
+                        .map(|code| format!("xn--{code}"))
+                        .unwrap_or(lower),
+                }
+            }
+        })
+        .collect();
+    Ok(labels.join("."))
 }
 
 /// Recognises IP literals the URL parser would otherwise read as a host and port (`::1`).
@@ -158,27 +195,56 @@ pub fn is_hostname_char(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
 }
 
+/// Splits a checked name into registrable domain and suffix. Names under an unlisted top-level
+/// label take that label as their suffix; a name that is itself a private-section suffix
+/// (`vercel.app`, `iki.fi`: hosting platforms' own domains) is split by the ICANN rules alone.
 fn split_on_suffix(name: String) -> Result<Domain, DomainError> {
-    let suffix = match psl::suffix(name.as_bytes()) {
-        Some(suffix) if suffix.is_known() => suffix,
-        _ => return Err(DomainError::UnknownSuffix(name)),
+    if !name.contains('.') {
+        return Err(match psl::suffix(name.as_bytes()) {
+            Some(suffix) if suffix.is_known() => DomainError::OnlySuffix(name),
+            _ => DomainError::SingleLabel(name),
+        });
+    }
+    let Some(found) = psl::suffix(name.as_bytes()) else {
+        return Err(DomainError::Unparsable(name));
     };
-    let suffix = String::from_utf8_lossy(suffix.as_bytes()).into_owned();
-    let Some(registrable) = psl::domain(name.as_bytes()) else {
+    let suffix_known = found.is_known();
+    let suffix_len = if psl::domain(name.as_bytes()).is_some() {
+        found.as_bytes().len()
+    } else if found.typ() == Some(psl::Type::Private) {
+        icann_suffix(&name).ok_or_else(|| DomainError::OnlySuffix(name.clone()))?
+    } else {
         return Err(DomainError::OnlySuffix(name));
     };
-    let registrable_domain = String::from_utf8_lossy(registrable.as_bytes()).into_owned();
-    let subdomains = name[..name.len() - registrable_domain.len()]
+    let suffix = name[name.len() - suffix_len..].to_owned();
+    let head = &name[..name.len() - suffix_len - 1];
+    let label_start = head.rfind('.').map_or(0, |dot| dot + 1);
+    let registrable_domain = name[label_start..].to_owned();
+    let subdomains = head[..label_start]
         .split('.')
         .filter(|label| !label.is_empty())
         .map(str::to_owned)
         .collect();
     Ok(Domain {
-        name,
         suffix,
+        suffix_known,
         registrable_domain,
         subdomains,
+        name,
     })
+}
+
+/// Length of the longest proper tail of `name` that is a suffix by the list's ICANN rules.
+fn icann_suffix(name: &str) -> Option<usize> {
+    let tails = name.match_indices('.').map(|(dot, _)| &name[dot + 1..]);
+    tails
+        .filter(|tail| {
+            psl::suffix(tail.as_bytes()).is_some_and(|s| {
+                s.typ() == Some(psl::Type::Icann) && s.as_bytes().len() == tail.len()
+            })
+        })
+        .map(str::len)
+        .next()
 }
 
 #[cfg(test)]
@@ -298,7 +364,40 @@ mod tests {
                 "ｅｘａｍｐｌｅ.com",
                 ok("example.com", "com", "example.com"),
             ),
-            ("blogspot.com", Err("OnlySuffix")),
+            // A private-section suffix itself is a registrable domain by the ICANN rules.
+            ("blogspot.com", ok("blogspot.com", "com", "blogspot.com")),
+            ("vercel.app", ok("vercel.app", "app", "vercel.app")),
+            ("iki.fi", ok("iki.fi", "fi", "iki.fi")),
+            ("onrender.com", ok("onrender.com", "com", "onrender.com")),
+            (
+                "s3.amazonaws.com",
+                ok("s3.amazonaws.com", "com", "amazonaws.com"),
+            ),
+            // Unlisted top-level labels (alternative roots) are the suffix.
+            ("example.bazar", ok("example.bazar", "bazar", "example.bazar")),
+            ("xjkd8f2h.bit", ok("xjkd8f2h.bit", "bit", "xjkd8f2h.bit")),
+            ("www.Foo.GEEK", ok("www.foo.geek", "geek", "foo.geek")),
+            // Plainly hostnames, though strict IDNA refuses them: read leniently.
+            (
+                "xn----7sbbpj7ruwnffhk.me",
+                ok("xn----7sbbpj7ruwnffhk.me", "me", "xn----7sbbpj7ruwnffhk.me"),
+            ),
+            ("XN--ZZ.com", ok("xn--zz.com", "com", "xn--zz.com")),
+            (
+                "https://u:p@xn--zz.Example.com:8080/a?b#c",
+                ok("xn--zz.example.com", "com", "example.com"),
+            ),
+            (
+                "-lead.example.com",
+                ok("-lead.example.com", "com", "example.com"),
+            ),
+            ("-lead-.com", ok("-lead-.com", "com", "-lead-.com")),
+            ("under_score.net", ok("under_score.net", "net", "under_score.net")),
+            (
+                "раураl.com",
+                ok("xn--l-7sba6dbr.com", "com", "xn--l-7sba6dbr.com"),
+            ),
+            ("exa%20mple.com", Err("InvalidCharacter")),
             (
                 "foo.blogspot.com",
                 ok("foo.blogspot.com", "blogspot.com", "foo.blogspot.com"),
@@ -312,8 +411,9 @@ mod tests {
             ("::1", Err("IpAddress")),
             ("[2001:db8::1]", Err("IpAddress")),
             ("http://[2001:db8::1]:80/", Err("IpAddress")),
-            ("localhost", Err("UnknownSuffix")),
-            ("example.notatld", Err("UnknownSuffix")),
+            ("localhost", Err("SingleLabel")),
+            ("xjkd8f2h", Err("SingleLabel")),
+            ("example.notatld", ok("example.notatld", "notatld", "example.notatld")),
             ("com", Err("OnlySuffix")),
             ("co.uk", Err("OnlySuffix")),
             ("exa mple.com", Err("InvalidCharacter")),
@@ -327,12 +427,27 @@ mod tests {
                 Err("TooLong"),
             ),
             (&"a".repeat(5000), Err("TooLong")),
-            ("xn--zz.com", Err("Unparsable")),
         ];
         assert!(table.len() >= 40);
         for (input, expected) in table {
             check(input, *expected);
         }
+    }
+
+    #[test]
+    fn verdict_says_whether_the_suffix_is_listed() {
+        for (input, known) in [
+            ("example.com", true),
+            ("vercel.app", true),
+            ("foo.blogspot.com", true),
+            ("example.bazar", false),
+            ("a.b.example.bit", false),
+        ] {
+            assert_eq!(normalise(input).unwrap().suffix_known, known, "{input}");
+        }
+        let bit = normalise("a.b.example.bit").unwrap();
+        assert_eq!(bit.registrable_label(), "example");
+        assert_eq!(bit.subdomains, vec!["a", "b"]);
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::borrow::Cow;
 
 use crate::detector::Verdict;
 
-/// Columns of every verdict CSV, in order.
-pub const CSV_HEADER: [&str; 7] = [
+/// Columns of every verdict CSV, in order. New columns go at the end, so that readers of the
+/// older columns by position keep working.
+pub const CSV_HEADER: [&str; 8] = [
     "input",
     "domain",
     "registrable_domain",
@@ -14,10 +15,11 @@ pub const CSV_HEADER: [&str; 7] = [
     "logit",
     "risk",
     "error",
+    "suffix_known",
 ];
 
 /// The CSV cells of one verdict, text cells already neutralised (see [`neutralise`]).
-pub fn csv_row(verdict: &Verdict) -> [String; 7] {
+pub fn csv_row(verdict: &Verdict) -> [String; 8] {
     match &verdict.result {
         Ok(s) => [
             neutralise(&verdict.input).into_owned(),
@@ -27,13 +29,14 @@ pub fn csv_row(verdict: &Verdict) -> [String; 7] {
             format!("{:.3}", s.logit),
             s.risk.as_str().to_owned(),
             String::new(),
+            s.domain.suffix_known.to_string(),
         ],
         Err(e) => unscored_row(&verdict.input, &e.to_string()),
     }
 }
 
 /// The CSV cells of an input that has no score, with the reason in `error`.
-pub fn unscored_row(input: &str, error: &str) -> [String; 7] {
+pub fn unscored_row(input: &str, error: &str) -> [String; 8] {
     let blank = String::new;
     [
         neutralise(input).into_owned(),
@@ -43,6 +46,7 @@ pub fn unscored_row(input: &str, error: &str) -> [String; 7] {
         blank(),
         blank(),
         neutralise(error).into_owned(),
+        blank(),
     ]
 }
 
@@ -79,6 +83,7 @@ mod tests {
         assert_eq!(row[3], "0.250000");
         assert_eq!(row[4], "-1.099");
         assert_eq!(row[5], "low");
+        assert_eq!(row[7], "true");
     }
 
     #[test]
@@ -91,5 +96,6 @@ mod tests {
         assert_eq!(row[0], "'@evil");
         assert_eq!(row[6], "empty input");
         assert!(row[1..6].iter().all(String::is_empty));
+        assert!(row[7].is_empty());
     }
 }

@@ -3,6 +3,7 @@
 mod backend;
 mod bench;
 mod data;
+mod generalise;
 mod metrics;
 mod parallel;
 mod predict;
@@ -60,6 +61,9 @@ enum Command {
     Baseline(wide::BaselineArgs),
     /// Fit the linear n-gram part onto a trained transformer's weights (`train` does this itself).
     Wide(WideArgs),
+    /// Leave-out benchmark: per fold, hold out a kind of DGA generator and some benign lists,
+    /// train the model and the n-gram baseline on the rest, and measure both on what was held out.
+    Generalise(generalise::GeneraliseArgs),
 }
 
 #[derive(Args, Clone)]
@@ -269,20 +273,30 @@ fn run() -> Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Baseline(args) => wide::run(args),
         Command::Wide(args) => run_wide(args),
+        Command::Generalise(args) => generalise::run(args),
     }
+}
+
+/// Loads and normalises labelled data into model inputs.
+fn load_examples(
+    path: &Path,
+    label: Option<ListLabel>,
+    tokeniser: &Tokeniser,
+) -> Result<Vec<Example>> {
+    if !path.exists() {
+        bail!(
+            "no data at {}: pass --data FILE (or set DGA_DATA); in this repository the labelled set is ../shared/data/domains.csv.gz",
+            path.display()
+        );
+    }
+    eprintln!("reading {}", path.display());
+    let loaded = data::load(path, label)?;
+    Ok(split::prepare(loaded.samples, tokeniser))
 }
 
 /// Loads, normalises and splits the labelled data the same way for training and evaluation.
 fn load_splits(args: &DataArgs, tokeniser: &Tokeniser) -> Result<split::Splits> {
-    if !args.data.exists() {
-        bail!(
-            "no data at {}: pass --data FILE (or set DGA_DATA); in this repository the labelled set is ../shared/data/domains.csv.gz",
-            args.data.display()
-        );
-    }
-    eprintln!("reading {}", args.data.display());
-    let loaded = data::load(&args.data, args.label)?;
-    let examples = split::prepare(loaded.samples, tokeniser);
+    let examples = load_examples(&args.data, args.label, tokeniser)?;
     let mut splits = split::split(examples, args.split_seed);
     if !args.holdout_families.is_empty() {
         let unknown: Vec<&str> = args

@@ -111,7 +111,7 @@ fn backend_missing_from_the_build_is_explained() {
 
 #[test]
 fn shipped_weights_score_a_list_in_order() {
-    let input = "google.com\nwikipedia.org\nhttps://www.github.com/rust-lang\n\n10.1.2.3\nxjkd8f2hqzpwv.com\nqmbvtrzxkplw.net\n";
+    let input = "google.com\nwikipedia.org\nhttps://www.github.com/rust-lang\n\n10.1.2.3\nxjkd8f2hqzpwv.com\nqmbvtrzxkplw.net\nxjkd8f2hqzpwv.bazar\nvercel.app\n";
     let out = trainer(&["predict"], Some(input));
     assert!(out.status.success(), "{}", stderr(&out));
     let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
@@ -130,7 +130,8 @@ fn shipped_weights_score_a_list_in_order() {
             "p_dga",
             "logit",
             "risk",
-            "error"
+            "error",
+            "suffix_known"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -147,6 +148,11 @@ fn shipped_weights_score_a_list_in_order() {
     assert_eq!(&rows[2][2], "github.com");
     assert_eq!(&rows[3][6], "empty input");
     assert!(rows[4][6].contains("IP address"));
+    // Alternative roots and private-section suffixes are scored, and the verdict says which.
+    assert_eq!((&rows[7][2], &rows[7][7]), ("xjkd8f2hqzpwv.bazar", "false"));
+    assert!(p(7) > 0.5, "random name under an unlisted root: {rows:?}");
+    assert_eq!((&rows[8][2], &rows[8][7]), ("vercel.app", "true"));
+    assert_eq!(&rows[0][7], "true");
 }
 
 #[test]

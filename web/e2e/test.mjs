@@ -39,6 +39,9 @@ await check("CPU: verdicts match native trainer predict, typed one by one", asyn
       assert.match(got.timing, /CPU/);
     }
   }
+  // A name under an unlisted root is scored, and the page says the suffix is not a listed one.
+  await scoreOne(page, "xjkd8f2hqzpwv.bazar");
+  assert.match(await page.textContent("#single-suffix"), /bazar[\s\S]*not on the public-suffix list/);
   assert.deepEqual(problems, [], problems.join("\n"));
   await context.close();
 });
@@ -112,7 +115,7 @@ await check("1,000 pasted names are all scored, and the CSV download has them al
   await page.fill("#batch-filter", "");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#batch-download")]);
   const csv = readFileSync(await download.path(), "utf8").trim().split("\n");
-  assert.equal(csv[0], "line,input,domain,registrable_domain,p_dga,logit,risk,error");
+  assert.equal(csv[0], "line,input,domain,registrable_domain,p_dga,logit,risk,error,suffix_known");
   assert.equal(csv.length, 1001);
   assert.ok(csv.slice(1).every((row) => /,[01]\.\d{6},-?\d+\.\d{3},(high|medium|low),$/.test(row)), "every row has a score");
 
@@ -158,7 +161,17 @@ await check("once loaded, the page works offline", async () => {
   // The service worker caches the page's files on install; wait until it controls the page.
   await page.evaluate(() => navigator.serviceWorker.ready);
   await page.waitForFunction(() => caches.has("dga-detector-v1"));
-  await page.waitForFunction(async () => (await (await caches.open("dga-detector-v1")).keys()).length >= 9);
+  // Every file the build listed for the worker (pkg/precache.js) must be in the cache, snippets too.
+  const listed = await page.evaluate(async () => {
+    const text = await (await fetch("pkg/precache.js")).text();
+    return JSON.parse(text.slice(text.indexOf("["), text.lastIndexOf("]") + 1));
+  });
+  assert.ok(listed.some((f) => f.includes("/snippets/")), `snippets listed: ${listed}`);
+  await page.waitForFunction(async (files) => {
+    const cache = await caches.open("dga-detector-v1");
+    const hits = await Promise.all(files.map((f) => cache.match(f)));
+    return hits.every(Boolean);
+  }, listed);
   await context.setOffline(true);
   await page.reload();
   await modelReady(page);

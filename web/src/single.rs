@@ -145,7 +145,13 @@ fn AnswerView(
                     <dl>
                         <dt>"Normalised"</dt><dd id="single-domain">{scored.domain.name.clone()}</dd>
                         <dt>"Registrable domain"</dt><dd>{scored.domain.registrable_domain.clone()}</dd>
-                        <dt>"Public suffix"</dt><dd>{scored.domain.suffix.clone()}</dd>
+                        <dt>"Public suffix"</dt>
+                        <dd id="single-suffix">
+                            {scored.domain.suffix.clone()}
+                            {(!scored.domain.suffix_known).then(|| view! {
+                                <span class="muted">" (not on the public-suffix list: an alternative or private root, read as the top-level domain)"</span>
+                            })}
+                        </dd>
                     </dl>
                     <p class="muted" id="single-timing">{timing}</p>
                 </div>

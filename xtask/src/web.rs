@@ -107,6 +107,10 @@ pub fn build(optimise: bool) -> Result<()> {
         if out_dir.exists() && out_dir != pkg {
             std::fs::remove_dir_all(&out_dir).ok();
         }
+        // Snippet folders are named by a hash; an old build's would linger in the offline list.
+        if out_dir == pkg {
+            std::fs::remove_dir_all(pkg.join("snippets")).ok();
+        }
         run(Command::new("wasm-bindgen")
             .arg(&source)
             .args(["--target", "web", "--no-typescript", "--out-dir"])
@@ -116,7 +120,42 @@ pub fn build(optimise: bool) -> Result<()> {
         }
         std::fs::write(&stamp_file, stamp)?;
     }
+    write_precache_list(&pkg)?;
     print_sizes()
+}
+
+/// Where the build lists the `pkg/` files the service worker (`sw.js`) caches for offline use.
+const PRECACHE_LIST: &str = "precache.js";
+
+/// Writes `pkg/precache.js`: every file of the page's own module, wasm-bindgen's snippets
+/// included, so the offline copy is complete whatever the build emits. The WebGPU engine
+/// (`pkg/gpu/`) is left out: visitors without WebGPU never download it, and the worker caches
+/// it when a page does load it.
+fn write_precache_list(pkg: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    let mut pending = vec![pkg.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+            let path = entry?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name.starts_with('.') || name == PRECACHE_LIST || path == pkg.join("gpu") {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(root()).unwrap_or(&path);
+                files.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    files.sort();
+    let list = serde_json::to_string(&files)?;
+    let script = format!(
+        "// Written by `cargo xtask build-web`: the pkg/ files sw.js caches for offline use.\nself.PKG_FILES = {list};\n"
+    );
+    std::fs::write(pkg.join(PRECACHE_LIST), script)?;
+    Ok(())
 }
 
 /// What a `pkg/` output was made from: the cargo build's size and time, and whether optimised.
