@@ -117,7 +117,7 @@ await check("1,000 pasted names are all scored, and the CSV download has them al
   const csv = readFileSync(await download.path(), "utf8").trim().split("\n");
   assert.equal(csv[0], "line,input,domain,registrable_domain,p_dga,logit,risk,error,suffix_known");
   assert.equal(csv.length, 1001);
-  assert.ok(csv.slice(1).every((row) => /,[01]\.\d{6},-?\d+\.\d{3},(high|medium|low),$/.test(row)), "every row has a score");
+  assert.ok(csv.slice(1).every((row) => /,[01]\.\d{6},-?\d+\.\d{3},(high|medium|low),,true$/.test(row)), "every row has a score");
 
   // Log lines: hosts, URLs, e-mail addresses and IPs come out; a formula-looking input is defused.
   await page.fill("#batch-input", "GET https://Example.COM:8443/a?b=1 from 10.0.0.1\nmail bob@mail.example.org\n=1+2.example.com");
