@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{BackendArg, dispatch};
 use crate::metrics::{self, Report};
 use crate::split::{self, Example};
-use crate::train::{SelectBy, TrainJob, TrainSettings, write_atomic};
+use crate::train::{SelectBy, TrainJob, write_atomic};
 use crate::wide::{self, FitArgs, NgramModel};
 use crate::{EvalJob, ViewArg};
 
@@ -164,9 +164,9 @@ pub const FOLDS: [Fold; 7] = [
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
-    /// 1,500 training steps a fold: the whole benchmark in about half an hour on two CPU cores.
+    /// 1,500 training steps a fold and a 10,000-name validation sample.
     Fast,
-    /// The shipped recipe's 12,000 steps a fold (a GPU makes this practical).
+    /// The shipped recipe (`train`'s defaults) in every fold; a GPU makes this practical.
     Full,
 }
 
@@ -371,7 +371,9 @@ fn run_fold(
     args: &GeneraliseArgs,
 ) -> Result<FoldResult> {
     let mut rows = Vec::new();
-    let evaluate = |name: &str, logits: &[f32]| Row::new(name, &metrics::evaluate_examples(&data.test, logits));
+    let evaluate = |name: &str, logits: &[f32]| {
+        Row::new(name, &metrics::evaluate_examples(&data.test, logits))
+    };
 
     // The baseline: the same regression, reading the registrable label alone.
     let relabel = |set: &[Example]| -> Vec<Example> {
@@ -385,7 +387,10 @@ fn run_fold(
     };
     let (label_train, label_test) = (relabel(&data.train), relabel(&data.test));
     let baseline = NgramModel::fit(&label_train, args.fit, args.seed);
-    rows.push(evaluate("n-gram LR, label (baseline)", &baseline.score(&label_test)));
+    rows.push(evaluate(
+        "n-gram LR, label (baseline)",
+        &baseline.score(&label_test),
+    ));
     // The benign-only score the page shows (trigram rarity among benign training labels): an
     // anomaly detector that never saw a DGA name.
     let benign = BenignTrigrams::count(
@@ -415,24 +420,14 @@ fn run_fold(
             std::fs::remove_dir_all(&run_dir)
                 .with_context(|| format!("cannot clear {}", run_dir.display()))?;
         }
-        let (steps, val_samples) = match args.mode {
-            Mode::Fast => (1_500, 10_000),
-            Mode::Full => (12_000, 20_000),
-        };
-        let settings = TrainSettings {
-            model: model.clone(),
-            batch_size: 256,
-            learning_rate: 2e-3,
-            weight_decay: 0.01,
-            warmup_steps: 300,
-            max_steps: args.max_steps.unwrap_or(steps),
-            val_every: 500,
-            val_samples,
-            patience: 6,
-            family_cap: 15_000,
-            seed: args.seed,
-            select: SelectBy::LowFpr,
-        };
+        // The shipped recipe (`train`'s defaults), shortened in fast mode.
+        let mut recipe = crate::TrainArgs::defaults();
+        if args.mode == Mode::Fast {
+            (recipe.max_steps, recipe.val_samples) = (1_500, 10_000);
+        }
+        recipe.max_steps = args.max_steps.unwrap_or(recipe.max_steps);
+        recipe.seed = args.seed;
+        let settings = recipe.settings(model.clone());
         let outcome = dispatch(
             args.backend,
             TrainJob {
@@ -446,7 +441,13 @@ fn run_fold(
         let weights = std::fs::read(&outcome.best_weights)
             .with_context(|| format!("cannot read {}", outcome.best_weights.display()))?;
         let score = |examples: &[Example]| -> Result<Vec<f32>> {
-            let (_, _, logits) = dispatch(args.backend, EvalJob { weights: &weights, examples })?;
+            let (_, _, logits) = dispatch(
+                args.backend,
+                EvalJob {
+                    weights: &weights,
+                    examples,
+                },
+            )?;
             Ok(logits)
         };
         let (deep_val, deep_test) = (score(&data.val)?, score(&data.test)?);
@@ -527,7 +528,12 @@ fn render_fold(result: &FoldResult) -> String {
                 .rows
                 .iter()
                 .filter(|r| !r.families.is_empty())
-                .map(|r| format!("{:.1}%", 100.0 * r.families.get(family).copied().unwrap_or(f64::NAN)))
+                .map(|r| {
+                    format!(
+                        "{:.1}%",
+                        100.0 * r.families.get(family).copied().unwrap_or(f64::NAN)
+                    )
+                })
                 .collect();
             out += &format!("  {family}: {}\n", recalls.join(" / "));
         }
@@ -574,10 +580,20 @@ fn render_summary(results: &[FoldResult]) -> String {
 
 /// Refuses a benchmark whose folds name nothing in the data (another data set, say).
 pub fn check_folds(examples: &[Example]) -> Result<()> {
-    let families: HashSet<&str> = examples.iter().filter(|e| e.is_dga).map(|e| e.family.as_str()).collect();
-    let sources: HashSet<&str> = examples.iter().filter(|e| !e.is_dga).map(|e| e.source.as_str()).collect();
+    let families: HashSet<&str> = examples
+        .iter()
+        .filter(|e| e.is_dga)
+        .map(|e| e.family.as_str())
+        .collect();
+    let sources: HashSet<&str> = examples
+        .iter()
+        .filter(|e| !e.is_dga)
+        .map(|e| e.source.as_str())
+        .collect();
     for fold in &FOLDS {
-        if !fold.families.iter().any(|f| families.contains(f)) || !fold.sources.iter().any(|s| sources.contains(s)) {
+        if !fold.families.iter().any(|f| families.contains(f))
+            || !fold.sources.iter().any(|s| sources.contains(s))
+        {
             bail!(
                 "fold `{}` holds out families and benign sources that are not in this data; the folds are made for ../shared/data/domains.csv.gz",
                 fold.name
@@ -619,15 +635,31 @@ mod tests {
         for i in 0..200 {
             examples.push(example(&format!("w{i}"), "matsnu", "a"));
             examples.push(example(&format!("c{i}"), "conficker", "a"));
-            examples.push(example(&format!("b{i}"), "legit", "zer0h/top-1000000-domains:alexa"));
-            examples.push(example(&format!("o{i}"), "legit", "andrewaeva/DGA:opendns-top"));
+            examples.push(example(
+                &format!("b{i}"),
+                "legit",
+                "zer0h/top-1000000-domains:alexa",
+            ));
+            examples.push(example(
+                &format!("o{i}"),
+                "legit",
+                "andrewaeva/DGA:opendns-top",
+            ));
         }
         // A brand in both benign lists: seen in training, so not a test name.
         examples.push(example("b1", "legit", "andrewaeva/DGA:opendns-top"));
         let args = GeneraliseArgs::parse_from_for_tests();
         let data = FoldData::new(fold, &examples, &args);
-        assert!(data.train.iter().chain(&data.val).all(|e| e.family != "matsnu" && !e.source.contains("opendns")));
-        assert_eq!(data.test.iter().filter(|e| e.family == "matsnu").count(), 200);
+        assert!(
+            data.train
+                .iter()
+                .chain(&data.val)
+                .all(|e| e.family != "matsnu" && !e.source.contains("opendns"))
+        );
+        assert_eq!(
+            data.test.iter().filter(|e| e.family == "matsnu").count(),
+            200
+        );
         assert_eq!(data.test.iter().filter(|e| !e.is_dga).count(), 200);
         assert!(data.test.iter().all(|e| e.key != "b1"));
         assert_eq!(data.train.len() + data.val.len(), 400);

@@ -330,6 +330,34 @@ fn load_splits(args: &DataArgs, tokeniser: &Tokeniser) -> Result<split::Splits> 
     Ok(splits)
 }
 
+impl TrainArgs {
+    /// The settings `train` runs with, around `model`.
+    fn settings(&self, model: model_core::ModelConfig) -> TrainSettings {
+        TrainSettings {
+            model,
+            batch_size: self.batch_size,
+            learning_rate: self.learning_rate,
+            weight_decay: self.weight_decay,
+            warmup_steps: self.warmup_steps,
+            max_steps: self.max_steps,
+            val_every: self.val_every,
+            val_samples: self.val_samples,
+            patience: self.patience,
+            family_cap: self.family_cap,
+            seed: self.seed,
+            select: self.select,
+        }
+    }
+
+    /// `train` with every default: the shipped recipe.
+    fn defaults() -> Self {
+        match Cli::parse_from(["trainer", "train"]).command {
+            Some(Command::Train(args)) => args,
+            _ => unreachable!("`train` parses as the train command"),
+        }
+    }
+}
+
 fn run_train(args: TrainArgs) -> Result<()> {
     if args.batch_size == 0 || args.val_every == 0 || args.max_steps == 0 || args.val_samples == 0 {
         bail!("--batch-size, --val-every, --max-steps and --val-samples must be at least 1");
@@ -356,20 +384,7 @@ fn run_train(args: TrainArgs) -> Result<()> {
     }
     let tokeniser = Tokeniser::new(model.tokeniser.clone());
     let splits = load_splits(&args.data, &tokeniser)?;
-    let settings = TrainSettings {
-        model,
-        batch_size: args.batch_size,
-        learning_rate: args.learning_rate,
-        weight_decay: args.weight_decay,
-        warmup_steps: args.warmup_steps,
-        max_steps: args.max_steps,
-        val_every: args.val_every,
-        val_samples: args.val_samples,
-        patience: args.patience,
-        family_cap: args.family_cap,
-        seed: args.seed,
-        select: args.select,
-    };
+    let settings = args.settings(model);
     let outcome = dispatch(
         args.backend,
         TrainJob {

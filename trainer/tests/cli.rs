@@ -2,7 +2,7 @@
 //! shipped weights scoring a list end to end.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 fn trainer(args: &[&str], stdin: Option<&str>) -> Output {
@@ -23,10 +23,11 @@ fn trainer(args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+    // `cargo test` sets the manifest dir at run time; prefer it to the compiled-in one, which
+    // names another clone when a build folder is shared between clones.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let manifest = manifest.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest.parent().unwrap().to_owned()
 }
 
 fn stderr(out: &Output) -> String {

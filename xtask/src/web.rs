@@ -135,9 +135,14 @@ fn write_precache_list(pkg: &Path) -> Result<()> {
     let mut files = Vec::new();
     let mut pending = vec![pkg.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))?
+        {
             let path = entry?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             if name.starts_with('.') || name == PRECACHE_LIST || path == pkg.join("gpu") {
                 continue;
             }
