@@ -3,6 +3,7 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::explain::Anomaly;
 use crate::model::{DgaModel, ModelConfig};
 use crate::normalise::{Domain, DomainError, normalise};
 use crate::tokeniser::Tokeniser;
@@ -68,6 +69,9 @@ pub struct Scored {
     /// rounds to 1 when printed or stored as a 32-bit float.
     pub logit: f32,
     pub risk: Risk,
+    /// The benign-only anomaly score (see [`crate::explain::AnomalyModel`]); `None` when the
+    /// weights carry no anomaly model or the label is under 2 characters.
+    pub anomaly: Option<Anomaly>,
 }
 
 /// The answer for one input: a score, or why the input could not be scored.
@@ -183,6 +187,15 @@ impl<B: Backend> Detector<B> {
         (dga - legit).reshape([n])
     }
 
+    /// What the anomaly model adds to the transformer's log-odds of a registrable label: every
+    /// consumer of [`Detector::logits_of_sequences`] adds it to get the verdict's log-odds.
+    pub fn anomaly_shift(&self, registrable_label: &str) -> f32 {
+        self.config
+            .anomaly
+            .as_ref()
+            .map_or(0.0, |model| model.shift(registrable_label))
+    }
+
     /// Normalises and tokenises inputs; score `sequences`, then [`Detector::assemble`].
     pub fn prepare<S: AsRef<str>>(&self, inputs: &[S]) -> Prepared {
         let domains: Vec<_> = inputs.iter().map(|s| normalise(s.as_ref())).collect();
@@ -209,13 +222,20 @@ impl<B: Backend> Detector<B> {
             .map(|(input, domain)| Verdict {
                 input: input.as_ref().to_owned(),
                 result: domain.map(|domain| {
-                    let logit = logits.next().unwrap_or(f32::NAN);
+                    let label = domain.registrable_label();
+                    let logit = logits.next().unwrap_or(f32::NAN) + self.anomaly_shift(label);
                     let p_dga = sigmoid(logit);
+                    let anomaly = self
+                        .config
+                        .anomaly
+                        .as_ref()
+                        .and_then(|model| model.score(label));
                     Scored {
                         domain,
                         p_dga,
                         logit,
                         risk: self.thresholds.risk(p_dga),
+                        anomaly,
                     }
                 }),
             })
@@ -260,6 +280,32 @@ mod tests {
         let config = ModelSize::Tiny.config();
         let model = config.init::<B>(&Default::default());
         Detector::new(config, model, Default::default())
+    }
+
+    #[test]
+    fn anomaly_is_reported_and_moves_the_log_odds_by_its_weight() {
+        let plain = detector();
+        let inputs = ["xjkd8f2h.com", "google.com"];
+        // Scored before the clone: Burn draws parameters lazily, and a clone of parameters not
+        // yet drawn would draw its own.
+        let before = plain.score(&inputs);
+        let mut config = plain.config().clone();
+        let mut anomaly = crate::explain::AnomalyModel::fit(["google", "goodle"], ["google"]);
+        anomaly.weight = 2.0;
+        config.anomaly = Some(anomaly.clone());
+        let with = Detector::<B>::new(config, plain.model().clone(), Default::default());
+        for (a, b) in before.iter().zip(with.score(&inputs)) {
+            let (a, b) = (a.result.as_ref().unwrap(), b.result.unwrap());
+            assert_eq!(a.anomaly, None);
+            let label = b.domain.registrable_label();
+            let measured = b.anomaly.unwrap();
+            let shift = 2.0 * (measured.bits - anomaly.threshold_bits);
+            assert!((b.logit - a.logit - shift).abs() < 1e-4, "{a:?} {b:?}");
+            assert_eq!(with.anomaly_shift(label), shift);
+        }
+        let scored = with.score(&inputs);
+        let random = scored[0].result.as_ref().unwrap().anomaly.unwrap();
+        assert!(random.unusual, "{random:?}");
     }
 
     #[test]

@@ -19,4 +19,4 @@ pub use detector::{Detector, Prepared, Risk, RiskThresholds, Scored, Verdict, si
 pub use model::{DgaModel, ModelConfig, ModelSize};
 pub use normalise::{Domain, DomainError, normalise};
 pub use tokeniser::{InputView, Tokeniser, TokeniserConfig};
-pub use weights::{WeightsError, decode_weights, encode_weights};
+pub use weights::{WeightsError, decode_weights, encode_weights, replace_config};

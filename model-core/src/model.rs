@@ -10,6 +10,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::TokenBatch;
+use crate::explain::AnomalyModel;
 use crate::tokeniser::{BIGRAM_VOCAB, TRIGRAM_BUCKETS, TokeniserConfig, VOCAB_SIZE, WIDE_BUCKETS};
 
 /// Classes the head scores, in logit order.
@@ -40,6 +41,10 @@ pub struct ModelConfig {
     /// either.
     #[config(default = false)]
     pub wide: bool,
+    /// The benign-only anomaly model, fitted by the trainer; it travels with the weights so that
+    /// every consumer reports the same `anomaly` beside `p_dga`. Not part of the forward pass.
+    #[config(default = "None")]
+    pub anomaly: Option<AnomalyModel>,
 }
 
 /// Named model sizes, so side-by-side runs mean the same thing everywhere.

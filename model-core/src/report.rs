@@ -7,7 +7,7 @@ use crate::detector::Verdict;
 
 /// Columns of every verdict CSV, in order. New columns go at the end, so that readers of the
 /// older columns by position keep working.
-pub const CSV_HEADER: [&str; 8] = [
+pub const CSV_HEADER: [&str; 9] = [
     "input",
     "domain",
     "registrable_domain",
@@ -16,10 +16,11 @@ pub const CSV_HEADER: [&str; 8] = [
     "risk",
     "error",
     "suffix_known",
+    "anomaly",
 ];
 
 /// The CSV cells of one verdict, text cells already neutralised (see [`neutralise`]).
-pub fn csv_row(verdict: &Verdict) -> [String; 8] {
+pub fn csv_row(verdict: &Verdict) -> [String; 9] {
     match &verdict.result {
         Ok(s) => [
             neutralise(&verdict.input).into_owned(),
@@ -30,13 +31,15 @@ pub fn csv_row(verdict: &Verdict) -> [String; 8] {
             s.risk.as_str().to_owned(),
             String::new(),
             s.domain.suffix_known.to_string(),
+            s.anomaly
+                .map_or(String::new(), |a| format!("{:.2}", a.bits)),
         ],
         Err(e) => unscored_row(&verdict.input, &e.to_string()),
     }
 }
 
 /// The CSV cells of an input that has no score, with the reason in `error`.
-pub fn unscored_row(input: &str, error: &str) -> [String; 8] {
+pub fn unscored_row(input: &str, error: &str) -> [String; 9] {
     let blank = String::new;
     [
         neutralise(input).into_owned(),
@@ -46,6 +49,7 @@ pub fn unscored_row(input: &str, error: &str) -> [String; 8] {
         blank(),
         blank(),
         neutralise(error).into_owned(),
+        blank(),
         blank(),
     ]
 }
@@ -76,6 +80,10 @@ mod tests {
                 p_dga: 0.25,
                 logit: -1.0986,
                 risk: Risk::Low,
+                anomaly: Some(crate::explain::Anomaly {
+                    bits: 9.5,
+                    unusual: false,
+                }),
             }),
         };
         let row = csv_row(&verdict);
@@ -84,6 +92,7 @@ mod tests {
         assert_eq!(row[4], "-1.099");
         assert_eq!(row[5], "low");
         assert_eq!(row[7], "true");
+        assert_eq!(row[8], "9.50");
     }
 
     #[test]
@@ -96,6 +105,6 @@ mod tests {
         assert_eq!(row[0], "'@evil");
         assert_eq!(row[6], "empty input");
         assert!(row[1..6].iter().all(String::is_empty));
-        assert!(row[7].is_empty());
+        assert!(row[7..].iter().all(String::is_empty));
     }
 }

@@ -36,18 +36,37 @@ pub enum WeightsError {
 
 /// Serialises the config and half-precision parameters into one blob.
 pub fn encode_weights<B: Backend>(config: &ModelConfig, model: DgaModel<B>) -> Vec<u8> {
-    let config_json = serde_json::to_vec(config).expect("a config always serialises");
     let record = NamedMpkBytesRecorder::<HalfPrecisionSettings>::default()
         .record(model.into_record(), ())
         .expect("a record always serialises");
+    frame(config, &record)
+}
+
+/// The blob around a config and an encoded record.
+fn frame(config: &ModelConfig, record: &[u8]) -> Vec<u8> {
+    let config_json = serde_json::to_vec(config).expect("a config always serialises");
     let mut out = Vec::with_capacity(record.len() + config_json.len() + 16);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&(config_json.len() as u32).to_le_bytes());
     out.extend_from_slice(&config_json);
-    out.extend_from_slice(&crc32fast::hash(&record).to_le_bytes());
-    out.extend_from_slice(&record);
+    out.extend_from_slice(&crc32fast::hash(record).to_le_bytes());
+    out.extend_from_slice(record);
     out
+}
+
+/// The same blob with another config (the anomaly model, say), its parameters kept byte for
+/// byte; the config must still describe those parameters.
+pub fn replace_config(bytes: &[u8], config: &ModelConfig) -> Result<Vec<u8>, WeightsError> {
+    let (old, record) = split(bytes)?;
+    let mut check = config.clone();
+    check.anomaly.clone_from(&old.anomaly);
+    if check != old {
+        return Err(WeightsError::Config(
+            "only the anomaly model may change without new parameters".into(),
+        ));
+    }
+    Ok(frame(config, record))
 }
 
 /// Reads only the config, e.g. to show the model card before parameters are decoded.
@@ -96,8 +115,12 @@ fn split(bytes: &[u8]) -> Result<(ModelConfig, &[u8]), WeightsError> {
     }
     let invalid = |e: serde_json::Error| WeightsError::Config(e.to_string());
     let mut config: serde_json::Value = serde_json::from_slice(config_bytes).map_err(invalid)?;
-    if let (1, Some(fields)) = (version, config.as_object_mut()) {
-        fields.insert("wide".into(), false.into());
+    if let Some(fields) = config.as_object_mut() {
+        if version == 1 {
+            fields.insert("wide".into(), false.into());
+        }
+        // Files from before the anomaly model read as having none.
+        fields.entry("anomaly").or_insert(serde_json::Value::Null);
     }
     let config: ModelConfig = serde_json::from_value(config).map_err(invalid)?;
     validate(&config)?;
@@ -173,6 +196,27 @@ mod tests {
         assert_eq!(logits(&back), logits(&back_again));
     }
 
+    #[test]
+    fn anomaly_model_is_added_without_touching_parameters() {
+        use crate::explain::AnomalyModel;
+        let device = Default::default();
+        let config = ModelSize::Tiny.config();
+        let bytes = encode_weights(&config, config.init::<B>(&device));
+        let anomaly = AnomalyModel::fit(["example"], ["examples"]);
+        let with = config.clone().with_anomaly(Some(anomaly.clone()));
+        let added = replace_config(&bytes, &with).unwrap();
+        let (back_config, back) = decode_weights::<B>(&added, &device).unwrap();
+        assert_eq!(back_config.anomaly, Some(anomaly));
+        let (_, plain) = decode_weights::<B>(&bytes, &device).unwrap();
+        assert_eq!(logits(&back), logits(&plain));
+        // Anything but the anomaly model needs new parameters.
+        let bigger = with.with_n_layers(2);
+        assert!(matches!(
+            replace_config(&bytes, &bigger),
+            Err(WeightsError::Config(_))
+        ));
+    }
+
     /// The blob a version 1 writer made: no `wide` field in the config.
     fn version_1(config: &ModelConfig, model: DgaModel<B>) -> Vec<u8> {
         let bytes = encode_weights(config, model);
@@ -180,6 +224,7 @@ mod tests {
         let mut json: serde_json::Value =
             serde_json::from_slice(&bytes[12..12 + config_len]).unwrap();
         json.as_object_mut().unwrap().remove("wide");
+        json.as_object_mut().unwrap().remove("anomaly");
         let json = serde_json::to_vec(&json).unwrap();
         let mut out = b"DGAW".to_vec();
         out.extend_from_slice(&1u32.to_le_bytes());

@@ -88,6 +88,11 @@ pub fn prepare(samples: Vec<Sample>, tokeniser: &Tokeniser) -> Vec<Example> {
     examples
 }
 
+/// The registrable labels of a set's benign names.
+pub fn benign_labels(set: &[Example]) -> impl Iterator<Item = &str> {
+    set.iter().filter(|e| !e.is_dga).map(|e| e.key.as_str())
+}
+
 /// Splits 80/10/10 within each (label, family) stratum with a fixed seed. A key seen in an
 /// earlier stratum follows its first assignment, so no key crosses splits; keys seen with both
 /// labels keep only their first label.

@@ -132,7 +132,8 @@ fn shipped_weights_score_a_list_in_order() {
             "logit",
             "risk",
             "error",
-            "suffix_known"
+            "suffix_known",
+            "anomaly"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -154,6 +155,10 @@ fn shipped_weights_score_a_list_in_order() {
     assert!(p(7) > 0.5, "random name under an unlisted root: {rows:?}");
     assert_eq!((&rows[8][2], &rows[8][7]), ("vercel.app", "true"));
     assert_eq!(&rows[0][7], "true");
+    // The benign-only anomaly score: random letters are rarer among benign names than brands.
+    let anomaly = |row: usize| rows[row][8].parse::<f32>().unwrap();
+    assert!(anomaly(5) > anomaly(0) + 1.0, "{rows:?}");
+    assert!(rows[3][8].is_empty() && rows[4][8].is_empty());
 }
 
 #[test]

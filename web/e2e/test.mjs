@@ -42,6 +42,10 @@ await check("CPU: verdicts match native trainer predict, typed one by one", asyn
   // A name under an unlisted root is scored, and the page says the suffix is not a listed one.
   await scoreOne(page, "xjkd8f2hqzpwv.bazar");
   assert.match(await page.textContent("#single-suffix"), /bazar[\s\S]*not on the public-suffix list/);
+  // The benign-only anomaly score is shown beside p_dga: random letters are unusual, a brand is not.
+  assert.match(await page.textContent("#single-anomaly"), /^\d+\.\d{2} bits: unusual for a benign name/);
+  await scoreOne(page, "google.com");
+  assert.match(await page.textContent("#single-anomaly"), /^\d+\.\d{2} bits: within what benign names look like/);
   assert.deepEqual(problems, [], problems.join("\n"));
   await context.close();
 });
@@ -115,9 +119,11 @@ await check("1,000 pasted names are all scored, and the CSV download has them al
   await page.fill("#batch-filter", "");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#batch-download")]);
   const csv = readFileSync(await download.path(), "utf8").trim().split("\n");
-  assert.equal(csv[0], "line,input,domain,registrable_domain,p_dga,logit,risk,error,suffix_known");
+  assert.equal(csv[0], "line,input,domain,registrable_domain,p_dga,logit,risk,error,suffix_known,anomaly");
   assert.equal(csv.length, 1001);
-  assert.ok(csv.slice(1).every((row) => /,[01]\.\d{6},-?\d+\.\d{3},(high|medium|low),,true$/.test(row)), "every row has a score");
+  // Every row has a score; the anomaly is blank only for one-character labels.
+  assert.ok(csv.slice(1).every((row) => /,[01]\.\d{6},-?\d+\.\d{3},(high|medium|low),,true,(\d+\.\d{2})?$/.test(row)), "every row has a score");
+  assert.ok(csv.slice(1).filter((row) => /,\d+\.\d{2}$/.test(row)).length > 990, "rows have an anomaly score");
 
   // Log lines: hosts, URLs, e-mail addresses and IPs come out; a formula-looking input is defused.
   await page.fill("#batch-input", "GET https://Example.COM:8443/a?b=1 from 10.0.0.1\nmail bob@mail.example.org\n=1+2.example.com");

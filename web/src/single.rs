@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use model_core::explain::Anomaly;
 use model_core::{DomainError, Scored};
 
 use crate::app::{ModelState, Shared};
@@ -152,6 +153,8 @@ fn AnswerView(
                                 <span class="muted">" (not on the public-suffix list: an alternative or private root, read as the top-level domain)"</span>
                             })}
                         </dd>
+                        <dt>"Anomaly"</dt>
+                        <dd id="single-anomaly">{anomaly_text(scored.anomaly)}</dd>
                     </dl>
                     <p class="muted" id="single-timing">{timing}</p>
                 </div>
@@ -162,6 +165,19 @@ fn AnswerView(
             }
             .into_any()
         }
+    }
+}
+
+/// The benign-only anomaly score in words: a second opinion from a model that never saw a DGA
+/// name.
+fn anomaly_text(anomaly: Option<Anomaly>) -> String {
+    match anomaly {
+        Some(a) if a.unusual => format!(
+            "{:.2} bits: unusual for a benign name (above the line 1% of benign names cross)",
+            a.bits
+        ),
+        Some(a) => format!("{:.2} bits: within what benign names look like", a.bits),
+        None => "not measured (name too short, or these weights carry no anomaly model)".into(),
     }
 }
 
