@@ -222,14 +222,12 @@ impl<B: Backend> Detector<B> {
             .map(|(input, domain)| Verdict {
                 input: input.as_ref().to_owned(),
                 result: domain.map(|domain| {
-                    let label = domain.registrable_label();
-                    let logit = logits.next().unwrap_or(f32::NAN) + self.anomaly_shift(label);
+                    // Measured once: the score is reported and moves the log-odds.
+                    let model = self.config.anomaly.as_ref();
+                    let anomaly = model.and_then(|m| m.score(domain.registrable_label()));
+                    let shift = model.zip(anomaly).map_or(0.0, |(m, a)| m.shift_of(a));
+                    let logit = logits.next().unwrap_or(f32::NAN) + shift;
                     let p_dga = sigmoid(logit);
-                    let anomaly = self
-                        .config
-                        .anomaly
-                        .as_ref()
-                        .and_then(|model| model.score(label));
                     Scored {
                         domain,
                         p_dga,

@@ -84,9 +84,8 @@ impl AnomalyModel {
     ) -> Self {
         let mut tri = vec![0u32; SYMBOLS * SYMBOLS * SYMBOLS];
         for label in train_benign {
-            let s = symbols(label);
-            for w in s.windows(3) {
-                tri[(w[0] * SYMBOLS + w[1]) * SYMBOLS + w[2]] += 1;
+            for i in trigram_indices(label) {
+                tri[i] += 1;
             }
         }
         let mut bi = vec![0u64; SYMBOLS * SYMBOLS];
@@ -155,12 +154,10 @@ impl AnomalyModel {
         if label.is_empty() || self.surprisal.len() != SYMBOLS * SYMBOLS * SYMBOLS {
             return None;
         }
-        let s = symbols(label);
-        let steps: u32 = s
-            .windows(3)
-            .map(|w| u32::from(self.surprisal[(w[0] * SYMBOLS + w[1]) * SYMBOLS + w[2]]))
-            .sum();
-        Some(steps as f32 / STEPS_PER_BIT / (s.len() - 2) as f32)
+        let (steps, n) = trigram_indices(label).fold((0u32, 0u32), |(steps, n), i| {
+            (steps + u32::from(self.surprisal[i]), n + 1)
+        });
+        Some(steps as f32 / STEPS_PER_BIT / n as f32)
     }
 
     /// The anomaly of a registrable label (`example` of `mail.example.co.uk`).
@@ -173,22 +170,29 @@ impl AnomalyModel {
 
     /// How much a label's anomaly moves its DGA log-odds (see [`AnomalyModel::weight`]).
     pub fn shift(&self, label: &str) -> f32 {
-        self.bits(label)
-            .map_or(0.0, |bits| self.weight * (bits - self.threshold_bits))
+        self.score(label).map_or(0.0, |a| self.shift_of(a))
+    }
+
+    /// How much an anomaly already measured moves the log-odds.
+    pub fn shift_of(&self, anomaly: Anomaly) -> f32 {
+        self.weight * (anomaly.bits - self.threshold_bits)
     }
 }
 
-/// A label as symbols, framed by two boundaries before and one after; characters outside the
-/// alphabet (none after normalisation) count as the boundary.
-fn symbols(label: &str) -> Vec<usize> {
-    let mut s = vec![0, 0];
-    s.extend(
-        label
-            .bytes()
-            .map(|b| ALPHABET.bytes().position(|a| a == b).map_or(0, |i| i + 1)),
-    );
-    s.push(0);
-    s
+/// Table indices of a label's trigrams, the label framed by two boundaries before and one
+/// after (no allocation: this runs for every name scored); characters outside the alphabet
+/// (none after normalisation) count as the boundary.
+fn trigram_indices(label: &str) -> impl Iterator<Item = usize> + '_ {
+    let symbol = |b: u8| ALPHABET.bytes().position(|a| a == b).map_or(0, |i| i + 1);
+    label
+        .bytes()
+        .map(symbol)
+        .chain(std::iter::once(0))
+        .scan((0, 0), |(a, b), c| {
+            let index = (*a * SYMBOLS + *b) * SYMBOLS + c;
+            (*a, *b) = (*b, c);
+            Some(index)
+        })
 }
 
 /// A name's anomaly score.
