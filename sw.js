@@ -5,7 +5,7 @@
 importScripts("pkg/precache.js");
 
 const CACHE = "dga-detector-v1";
-const CORE = ["./", "index.html", "style.css", "favicon.svg", "main.js", "model/dga.dgaw", "model/card.json", ...self.PKG_FILES];
+const CORE = ["./", "index.html", "style.css", "favicon.svg", "main.js", "model/dga.dgaw", "model/card.json", "model/allow.txt", ...self.PKG_FILES];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(CORE)).then(() => self.skipWaiting()));

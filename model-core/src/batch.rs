@@ -1,8 +1,40 @@
-//! Packs token sequences into one padded tensor pair, padded to the batch's longest member.
+//! Packs token sequences into one padded tensor pair, padded to the batch's longest member or
+//! to one of a few fixed lengths (see [`Shapes`]).
 
 use burn::prelude::*;
 
 use crate::tokeniser::{PAD, WIDE_ORDERS, bigram_id, trigram_id, wide_ids};
+
+/// Under [`Shapes::Fixed`] lengths are padded up to a multiple of this: the GPU's plane
+/// width. With other lengths cubecl's autotune picks a vector-matrix kernel for the class
+/// token's attention that then refuses to launch ("Rhs dimension n=24 must be a multiple of
+/// plane size 32", seen on an H100 with burn 0.21). Names are short, so nearly every batch is 32.
+pub const SEQ_MULTIPLE: usize = 32;
+
+/// How batches are shaped. The CPU pays for every padded position, so it pads each batch to its
+/// longest member; a GPU backend compiles and autotunes kernels once per tensor shape, so there
+/// two or three fixed shapes (lengths in steps of [`SEQ_MULTIPLE`], full batches) cost far less
+/// than compiling kernels for every new length and batch size that comes along.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Shapes {
+    /// Pad to the longest member; batches as they come.
+    #[default]
+    Tight,
+    /// Pad lengths up to a multiple of [`SEQ_MULTIPLE`] and every batch to the full batch size.
+    Fixed,
+}
+
+impl Shapes {
+    /// The padded length of a batch whose longest member has `longest` tokens. It may exceed the
+    /// model's `max_len`: positions past it are always padding (see [`crate::DgaModel::forward`]).
+    pub fn seq_len(self, longest: usize) -> usize {
+        let longest = longest.max(1);
+        match self {
+            Shapes::Tight => longest,
+            Shapes::Fixed => longest.next_multiple_of(SEQ_MULTIPLE),
+        }
+    }
+}
 
 /// Token ids and their padding mask, ready for [`crate::DgaModel::forward`].
 #[derive(Debug, Clone)]
@@ -25,22 +57,21 @@ impl<B: Backend> TokenBatch<B> {
     /// Pads every sequence to the longest one in `sequences` (not to the model's maximum: short
     /// names are the common case and attention cost grows with the square of the length).
     pub fn new<S: AsRef<[u32]>>(sequences: &[S], device: &B::Device) -> Self {
-        Self::build(sequences, false, device)
+        let longest = sequences.iter().map(|s| s.as_ref().len()).max();
+        Self::padded(sequences, longest.unwrap_or(1).max(1), false, device)
     }
 
-    /// As [`TokenBatch::new`], with the linear n-gram part's ids packed too.
-    pub fn with_wide<S: AsRef<[u32]>>(sequences: &[S], device: &B::Device) -> Self {
-        Self::build(sequences, true, device)
-    }
-
-    fn build<S: AsRef<[u32]>>(sequences: &[S], with_wide: bool, device: &B::Device) -> Self {
+    /// Packs `sequences` padded to `seq` positions (at least their longest member), with the
+    /// linear n-gram part's ids too when `with_wide`.
+    pub fn padded<S: AsRef<[u32]>>(
+        sequences: &[S],
+        seq: usize,
+        with_wide: bool,
+        device: &B::Device,
+    ) -> Self {
         let batch = sequences.len();
-        let seq = sequences
-            .iter()
-            .map(|s| s.as_ref().len())
-            .max()
-            .unwrap_or(1)
-            .max(1);
+        let longest = sequences.iter().map(|s| s.as_ref().len()).max();
+        let seq = seq.max(longest.unwrap_or(1)).max(1);
         let mut ids = vec![PAD as i32; batch * seq];
         let mut bigrams = vec![0i32; batch * seq];
         let mut trigrams = vec![0i32; batch * seq];
@@ -90,5 +121,14 @@ mod tests {
         assert_eq!(ids, vec![1, 5, 6, 1, 7, 0]);
         let mask: Vec<bool> = batch.mask_pad.into_data().to_vec().unwrap();
         assert_eq!(mask, vec![false, false, false, false, false, true]);
+    }
+
+    #[test]
+    fn fixed_shapes_pad_to_multiples_of_the_plane_width() {
+        assert_eq!(Shapes::Tight.seq_len(13), 13);
+        assert_eq!(Shapes::Fixed.seq_len(13), 32);
+        assert_eq!(Shapes::Fixed.seq_len(32), 32);
+        assert_eq!(Shapes::Fixed.seq_len(33), 64);
+        assert_eq!(Shapes::Fixed.seq_len(0), 32);
     }
 }

@@ -3,6 +3,8 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::allow::AllowList;
+use crate::batch::Shapes;
 use crate::explain::Anomaly;
 use crate::model::{DgaModel, ModelConfig};
 use crate::normalise::{Domain, DomainError, normalise};
@@ -30,6 +32,21 @@ impl Default for RiskThresholds {
 }
 
 impl RiskThresholds {
+    /// The risk band of a verdict: an allowed name is [`Risk::Allowed`] whatever its score.
+    pub fn risk_of(&self, scored: &Scored) -> Risk {
+        self.risk_with(scored, &AllowList::default())
+    }
+
+    /// [`RiskThresholds::risk_of`] with `allow` applied on top of the list it was scored with
+    /// (the page lets visitors edit theirs after scoring).
+    pub fn risk_with(&self, scored: &Scored, allow: &AllowList) -> Risk {
+        if scored.allowed.is_some() || allow.entry_for(&scored.domain).is_some() {
+            Risk::Allowed
+        } else {
+            self.risk(scored.p_dga)
+        }
+    }
+
     pub fn risk(&self, p_dga: f32) -> Risk {
         if p_dga >= self.high {
             Risk::High
@@ -47,6 +64,8 @@ pub enum Risk {
     Low,
     Medium,
     High,
+    /// On the operator's allow-list: reported, never alerted.
+    Allowed,
 }
 
 impl Risk {
@@ -55,6 +74,7 @@ impl Risk {
             Risk::Low => "low",
             Risk::Medium => "medium",
             Risk::High => "high",
+            Risk::Allowed => "allowed",
         }
     }
 }
@@ -72,6 +92,9 @@ pub struct Scored {
     /// The benign-only anomaly score (see [`crate::explain::AnomalyModel`]); `None` when the
     /// weights carry no anomaly model or the label is under 2 characters.
     pub anomaly: Option<Anomaly>,
+    /// The allow-list entry that covers this name, if any (its `risk` is then `allowed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed: Option<String>,
 }
 
 /// The answer for one input: a score, or why the input could not be scored.
@@ -91,6 +114,10 @@ pub struct Detector<B: Backend> {
     pub thresholds: RiskThresholds,
     /// Sequences per forward pass.
     pub batch_size: usize,
+    /// How forward passes are shaped: [`Shapes::Fixed`] on GPU backends (see [`Shapes`]).
+    pub shapes: Shapes,
+    /// Names reported as `allowed` instead of a risk band; still scored.
+    pub allow: AllowList,
 }
 
 /// Inputs normalised and tokenised, waiting for their log-odds (from any engine: the page
@@ -112,6 +139,8 @@ impl<B: Backend> Detector<B> {
             device,
             thresholds: RiskThresholds::default(),
             batch_size: DEFAULT_BATCH,
+            shapes: Shapes::Tight,
+            allow: AllowList::default(),
         }
     }
 
@@ -179,9 +208,14 @@ impl<B: Backend> Detector<B> {
     /// `[chunk]` DGA log-odds for the sequences at `chunk`'s indices: with two classes the
     /// softmax probability of `dga` is the sigmoid of the difference of the two logits.
     fn logit_tensor<S: AsRef<[u32]>>(&self, chunk: &[usize], sequences: &[S]) -> Tensor<B, 1> {
-        let rows: Vec<&[u32]> = chunk.iter().map(|&i| sequences[i].as_ref()).collect();
-        let logits = self.model.forward(self.model.batch(&rows, &self.device)); // [chunk, 2]
-        let [n, _] = logits.dims();
+        let mut rows: Vec<&[u32]> = chunk.iter().map(|&i| sequences[i].as_ref()).collect();
+        let n = rows.len();
+        if self.shapes == Shapes::Fixed && n < self.batch_size {
+            // Filler rows repeat a real one: an all-padding row would attend to nothing.
+            rows.resize(self.batch_size, rows[0]);
+        }
+        let batch = self.model.batch_shaped(&rows, self.shapes, &self.device);
+        let logits = self.model.forward(batch); // [rows, 2]
         let legit = logits.clone().slice([0..n, 0..1]); // [chunk, 1]
         let dga = logits.slice([0..n, 1..2]); // [chunk, 1]
         (dga - legit).reshape([n])
@@ -227,14 +261,17 @@ impl<B: Backend> Detector<B> {
                     let anomaly = model.and_then(|m| m.score(domain.registrable_label()));
                     let shift = model.zip(anomaly).map_or(0.0, |(m, a)| m.shift_of(a));
                     let logit = logits.next().unwrap_or(f32::NAN) + shift;
-                    let p_dga = sigmoid(logit);
-                    Scored {
+                    let allowed = self.allow.entry_for(&domain).map(str::to_owned);
+                    let mut scored = Scored {
                         domain,
-                        p_dga,
+                        p_dga: sigmoid(logit),
                         logit,
-                        risk: self.thresholds.risk(p_dga),
+                        risk: Risk::Low,
                         anomaly,
-                    }
+                        allowed,
+                    };
+                    scored.risk = self.thresholds.risk_of(&scored);
+                    scored
                 }),
             })
             .collect()
@@ -346,6 +383,36 @@ mod tests {
     }
 
     #[test]
+    fn fixed_shapes_give_the_scores_tight_padding_gives() {
+        let model = detector();
+        let weights = encode_weights(model.config(), model.model().clone());
+        let tight = Detector::<B>::from_weights(&weights, Default::default()).unwrap();
+        let mut fixed = Detector::<B>::from_weights(&weights, Default::default()).unwrap();
+        fixed.shapes = Shapes::Fixed;
+        fixed.batch_size = 32;
+        // Lengths in and across buckets, a part-filled last batch, and the longest names.
+        let inputs: Vec<String> = (0..75)
+            .map(|i| {
+                format!(
+                    "{}{i}.com",
+                    "abcdefghijklmnopqrstuvwxyz0123456789".repeat(2)[..i % 60].to_owned()
+                )
+            })
+            .chain(["ablefell.net".to_owned(), "xjkd8f2h.com".to_owned()])
+            .collect();
+        for (a, b) in tight.score(&inputs).iter().zip(fixed.score(&inputs)) {
+            let (a, b) = (a.result.as_ref().unwrap(), b.result.unwrap());
+            assert!(
+                (a.logit - b.logit).abs() < 1e-4,
+                "{}: {} vs {}",
+                a.domain.name,
+                a.logit,
+                b.logit
+            );
+        }
+    }
+
+    #[test]
     fn async_and_sync_agree() {
         let det = detector();
         let inputs = ["a.com", "qwrtzpxk.net", "bad input"];
@@ -367,9 +434,10 @@ mod tests {
     fn logit_matches_softmax_of_the_model_output() {
         let det = detector();
         let tokens = det.tokeniser().encode_text("qwrtzpxk.net");
-        let logits = det
-            .model()
-            .forward(det.model().batch(&[tokens.clone()], &Default::default()));
+        let logits = det.model().forward(
+            det.model()
+                .batch(std::slice::from_ref(&tokens), &Default::default()),
+        );
         let softmax: Vec<f32> = burn::tensor::activation::softmax(logits, 1)
             .into_data()
             .to_vec()

@@ -2,6 +2,7 @@
 //! how a domain becomes tokens, the transformer that scores them, the weights format, and the
 //! inference API that turns raw strings into verdicts. No file or network IO lives here.
 
+pub mod allow;
 pub mod batch;
 pub mod card;
 pub mod detector;
@@ -13,7 +14,8 @@ pub mod report;
 pub mod tokeniser;
 pub mod weights;
 
-pub use batch::TokenBatch;
+pub use allow::AllowList;
+pub use batch::{SEQ_MULTIPLE, Shapes, TokenBatch};
 pub use card::{ModelCard, Report};
 pub use detector::{Detector, Prepared, Risk, RiskThresholds, Scored, Verdict, sigmoid};
 pub use model::{DgaModel, ModelConfig, ModelSize};

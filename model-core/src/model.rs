@@ -9,7 +9,7 @@ use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, L
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::TokenBatch;
+use crate::batch::{Shapes, TokenBatch};
 use crate::explain::AnomalyModel;
 use crate::tokeniser::{BIGRAM_VOCAB, TRIGRAM_BUCKETS, TokeniserConfig, VOCAB_SIZE, WIDE_BUCKETS};
 
@@ -137,7 +137,15 @@ impl<B: Backend> DgaModel<B> {
     /// [`DgaModel::batch`].
     pub fn forward(&self, batch: TokenBatch<B>) -> Tensor<B, 2> {
         let [batch_size, seq] = batch.tokens.dims();
-        let positions = self.positions.weight.val().slice([0..seq]).unsqueeze::<3>(); // [1, seq, d_model]
+        let [max_len, d_model] = self.positions.weight.dims();
+        let mut positions = self.positions.weight.val().slice(0..seq.min(max_len)); // [seq, d_model]
+        if seq > max_len {
+            // Fixed GPU shapes may pad past the longest name the model reads; those positions
+            // are always padding, masked out of attention, so any vector does: zeros.
+            let past = Tensor::zeros([seq - max_len, d_model], &positions.device());
+            positions = Tensor::cat(vec![positions, past], 0); // [seq, d_model]
+        }
+        let positions = positions.unsqueeze::<3>(); // [1, seq, d_model]
         let mut x = self.characters.forward(batch.tokens) + positions; // [batch, seq, d_model]
         if let Some(bigrams) = &self.bigrams {
             x = x + bigrams.forward(batch.bigrams); // [batch, seq, d_model]
@@ -145,7 +153,6 @@ impl<B: Backend> DgaModel<B> {
         if let Some(trigrams) = &self.trigrams {
             x = x + trigrams.forward(batch.trigrams); // [batch, seq, d_model]
         }
-        let [_, _, d_model] = x.dims();
         let cls = match self.encoder.layers.split_last() {
             Some((last, earlier)) => {
                 let mut x = x;
@@ -172,11 +179,19 @@ impl<B: Backend> DgaModel<B> {
     /// Packs token sequences for this model: with the wide part's ids only when it has one, so
     /// models without it (and training, which fits the wide part afterwards) never build them.
     pub fn batch<S: AsRef<[u32]>>(&self, sequences: &[S], device: &B::Device) -> TokenBatch<B> {
-        if self.wide.is_some() {
-            TokenBatch::with_wide(sequences, device)
-        } else {
-            TokenBatch::new(sequences, device)
-        }
+        self.batch_shaped(sequences, Shapes::Tight, device)
+    }
+
+    /// [`DgaModel::batch`] padded as `shapes` says (the batch's row count is the caller's).
+    pub fn batch_shaped<S: AsRef<[u32]>>(
+        &self,
+        sequences: &[S],
+        shapes: Shapes,
+        device: &B::Device,
+    ) -> TokenBatch<B> {
+        let longest = sequences.iter().map(|s| s.as_ref().len()).max();
+        let seq = shapes.seq_len(longest.unwrap_or(1));
+        TokenBatch::padded(sequences, seq, self.wide.is_some(), device)
     }
 
     /// Adds the linear n-gram part: `weights[i]` for hashed n-gram bucket `i` (bucket 0 is
@@ -268,10 +283,10 @@ mod tests {
         let device = Default::default();
         let model = ModelSize::Tiny.config().init::<B>(&device);
         let short = vec![1, 5, 6];
-        let alone = model.forward(TokenBatch::new(&[short.clone()], &device));
+        let alone = model.forward(TokenBatch::new(std::slice::from_ref(&short), &device));
         let padded = model.forward(TokenBatch::new(&[short, vec![1; 20]], &device));
         let alone: Vec<f32> = alone.into_data().to_vec().unwrap();
-        let padded: Vec<f32> = padded.slice([0..1]).into_data().to_vec().unwrap();
+        let padded: Vec<f32> = padded.slice(0..1).into_data().to_vec().unwrap();
         for (a, b) in alone.iter().zip(&padded) {
             assert!((a - b).abs() < 1e-5, "{alone:?} vs {padded:?}");
         }

@@ -101,7 +101,17 @@ fn extract_host(text: &str) -> Result<String, DomainError> {
     let url = match Url::parse(&format!("http://{rest}")) {
         // Strict IDNA rejects labels that are plainly hostnames all the same (punycode that does
         // not decode, say); those are read leniently rather than left unscored.
-        Err(url::ParseError::IdnaError) => return Ok(lenient_host(rest)),
+        Err(url::ParseError::IdnaError) => {
+            let host = lenient_host(rest);
+            // The URL parser reads a host whose last label is a number as IPv4 (`1.6` is
+            // 1.0.0.6); the lenient reading must agree, or a name would normalise differently
+            // the second time round.
+            return if ends_in_number(&host) {
+                Err(DomainError::IpAddress(host))
+            } else {
+                Ok(host)
+            };
+        }
         parsed => parsed,
     };
     let url = url.map_err(|e| match e {
@@ -149,6 +159,17 @@ fn lenient_host(rest: &str) -> String {
         })
         .collect();
     labels.join(".")
+}
+
+/// The WHATWG URL standard's "ends in a number" test: such a host is parsed as IPv4.
+fn ends_in_number(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let last = host.rsplit('.').next().unwrap_or_default();
+    let hex = last
+        .strip_prefix("0x")
+        .or_else(|| last.strip_prefix("0X"))
+        .is_some_and(|digits| digits.bytes().all(|b| b.is_ascii_hexdigit()));
+    hex || (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Recognises IP literals the URL parser would otherwise read as a host and port (`::1`).
@@ -234,6 +255,13 @@ fn split_on_suffix(name: String) -> Result<Domain, DomainError> {
     })
 }
 
+/// Whether `suffix` is an entry of the public-suffix list's private section: a hosting, CDN or
+/// cloud platform under which customers get their own names (`github.io`, `cloudfront.net`).
+pub fn is_private_suffix(suffix: &str) -> bool {
+    psl::suffix(suffix.as_bytes())
+        .is_some_and(|s| s.typ() == Some(psl::Type::Private) && s.as_bytes().len() == suffix.len())
+}
+
 /// Length of the longest proper tail of `name` that is a suffix by the list's ICANN rules.
 fn icann_suffix(name: &str) -> Option<usize> {
     let tails = name.match_indices('.').map(|(dot, _)| &name[dot + 1..]);
@@ -279,8 +307,10 @@ mod tests {
 
     #[test]
     fn normalisation_table() {
+        // (input, Ok((name, suffix, registrable)) or Err(error variant))
+        type Want<'a> = Result<(&'a str, &'a str, &'a str), &'a str>;
         let ok = |n, s, r| Ok((n, s, r));
-        let table: &[(&str, Result<(&str, &str, &str), &str>)] = &[
+        let table: &[(&str, Want)] = &[
             ("example.com", ok("example.com", "com", "example.com")),
             ("Example.COM", ok("example.com", "com", "example.com")),
             ("  example.com  ", ok("example.com", "com", "example.com")),
@@ -417,6 +447,10 @@ mod tests {
             ("::1", Err("IpAddress")),
             ("[2001:db8::1]", Err("IpAddress")),
             ("http://[2001:db8::1]:80/", Err("IpAddress")),
+            // Found by the fuzz test: IDNA refuses the userinfo, and the lenient reading left
+            // `1.6`, which the strict reading takes for the IPv4 address 1.0.0.6.
+            ("\u{fffd}\u{fffd}\\@1.6", Err("IpAddress")),
+            ("\u{fffd}@1.0x1f", Err("IpAddress")),
             ("localhost", Err("SingleLabel")),
             ("xjkd8f2h", Err("SingleLabel")),
             (

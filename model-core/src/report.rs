@@ -7,7 +7,7 @@ use crate::detector::Verdict;
 
 /// Columns of every verdict CSV, in order. New columns go at the end, so that readers of the
 /// older columns by position keep working.
-pub const CSV_HEADER: [&str; 9] = [
+pub const CSV_HEADER: [&str; 10] = [
     "input",
     "domain",
     "registrable_domain",
@@ -17,10 +17,11 @@ pub const CSV_HEADER: [&str; 9] = [
     "error",
     "suffix_known",
     "anomaly",
+    "allowed",
 ];
 
 /// The CSV cells of one verdict, text cells already neutralised (see [`neutralise`]).
-pub fn csv_row(verdict: &Verdict) -> [String; 9] {
+pub fn csv_row(verdict: &Verdict) -> [String; 10] {
     match &verdict.result {
         Ok(s) => [
             neutralise(&verdict.input).into_owned(),
@@ -33,13 +34,14 @@ pub fn csv_row(verdict: &Verdict) -> [String; 9] {
             s.domain.suffix_known.to_string(),
             s.anomaly
                 .map_or(String::new(), |a| format!("{:.2}", a.bits)),
+            neutralise(s.allowed.as_deref().unwrap_or("")).into_owned(),
         ],
         Err(e) => unscored_row(&verdict.input, &e.to_string()),
     }
 }
 
 /// The CSV cells of an input that has no score, with the reason in `error`.
-pub fn unscored_row(input: &str, error: &str) -> [String; 9] {
+pub fn unscored_row(input: &str, error: &str) -> [String; 10] {
     let blank = String::new;
     [
         neutralise(input).into_owned(),
@@ -49,6 +51,7 @@ pub fn unscored_row(input: &str, error: &str) -> [String; 9] {
         blank(),
         blank(),
         neutralise(error).into_owned(),
+        blank(),
         blank(),
         blank(),
     ]
@@ -84,6 +87,7 @@ mod tests {
                     bits: 9.5,
                     unusual: false,
                 }),
+                allowed: None,
             }),
         };
         let row = csv_row(&verdict);

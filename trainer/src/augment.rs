@@ -87,12 +87,12 @@ pub fn synthesise(
     let mut rng = StdRng::seed_from_u64(seed);
     let mut made = HashSet::new();
     let mut out = Vec::with_capacity(2 * per_kind);
+    type Make = fn(&[&str], &[&str], &mut StdRng) -> String;
     for &kind in kinds {
-        let (family, make, pool): (_, fn(&[&str], &[&str], &mut StdRng) -> String, &[&str]) =
-            match kind {
-                Kind::Wordlist => (WORDLIST, glue_words, &words),
-                Kind::Permutation => (PERMUTATION, permute, &bases),
-            };
+        let (family, make, pool): (_, Make, &[&str]) = match kind {
+            Kind::Wordlist => (WORDLIST, glue_words, &words),
+            Kind::Permutation => (PERMUTATION, permute, &bases),
+        };
         let mut count = 0;
         // Collisions are rare; the bound only guards against a pool too small to fill the quota.
         for _ in 0..per_kind * 4 {

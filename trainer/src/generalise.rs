@@ -21,11 +21,11 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendArg, dispatch};
+use crate::commands::{EvalJob, ViewArg};
 use crate::metrics::{self, Report};
 use crate::split::{self, Example};
 use crate::train::{SelectBy, TrainJob, write_atomic};
 use crate::wide::{self, FitArgs, NgramModel};
-use crate::{EvalJob, ViewArg};
 
 /// One fold: a kind of generator and the benign lists held out with it.
 pub struct Fold {
@@ -461,6 +461,7 @@ fn run_fold(
                 val: &data.val,
                 run_dir,
                 max_minutes: None,
+                shapes: None,
             },
         )?;
         let weights = std::fs::read(&outcome.best_weights)

@@ -1,45 +1,36 @@
-//! The native command line: train, evaluate, export and score domain lists.
+//! The native command line: parses the arguments and hands each command to its module.
 
+mod allowlist;
 mod augment;
 mod backend;
 mod bench;
+mod bench_train;
+mod commands;
 mod data;
 mod generalise;
+mod gpu;
+mod lines;
 mod metrics;
+mod monitor;
 mod parallel;
 mod predict;
+mod scoring;
+mod serve;
 mod split;
 mod train;
 mod wide;
 
-use std::path::{Path, PathBuf};
+use anyhow::Result;
+use clap::{Parser, Subcommand};
 
-use anyhow::{Context, Result, bail};
-use burn::module::Module;
-use burn::tensor::backend::AutodiffBackend;
-use clap::{Args, Parser, Subcommand};
-use model_core::explain::{AnomalyModel, BenignTrigrams};
-use model_core::{
-    Detector, InputView, ModelCard, ModelConfig, ModelSize, Tokeniser, replace_config,
-    weights::decode_config,
+use crate::commands::{
+    AnomalyArgs, CardArgs, EvalArgs, ExportArgs, PredictArgs, WideArgs, run_anomaly, run_card,
+    run_eval, run_export, run_predict, run_train, run_wide,
 };
-
-use crate::backend::{BackendArg, Job, dispatch};
-use crate::data::ListLabel;
-use crate::split::{Example, SplitName};
-use crate::train::{SelectBy, TrainJob, TrainSettings, write_atomic};
-
-/// Where the labelled data lives when no --data is given (relative to the repository root).
-const DEFAULT_DATA: &str = "../shared/data/domains.csv.gz";
-/// The shipped weights, which `predict`, `eval` and the page load.
-const DEFAULT_WEIGHTS: &str = "model/dga.dgaw";
-/// The shipped weights' model card, which the page loads beside them.
-const DEFAULT_CARD: &str = "model/card.json";
-/// How much the benign-only anomaly score feeds `p_dga` by default, chosen on the leave-out
-/// benchmark (README, "Generalisation"): weight 1 improves every averaged column there but
-/// family recall (-1.3 points); the larger weights `generalise` picks for TPR alone (3-4) cost
-/// F1 and 5 points of family recall on unseen families.
-const ANOMALY_WEIGHT: f32 = 1.0;
+pub(crate) use crate::commands::{
+    DEFAULT_DATA, DataArgs, TrainArgs, load_examples, load_splits, read_weights, write_scores,
+};
+pub(crate) use crate::scoring::DEFAULT_WEIGHTS;
 
 /// Train, evaluate and run the DGA domain detector.
 ///
@@ -60,12 +51,23 @@ enum Command {
     Eval(EvalArgs),
     /// Score domains from a file or stdin and write CSV.
     Predict(PredictArgs),
+    /// Serve the detector over HTTP: a TensorFlow-Serving-compatible API, free-text extraction
+    /// and our own scoring endpoint.
+    Serve(serve::ServeArgs),
+    /// Print a table of the HTTP server's speed on 127.0.0.1 beside `predict`'s.
+    BenchServe(serve::bench::BenchServeArgs),
+    /// Follow DNS logs (Zeek, dnsmasq/Pi-hole, BIND, JSON lines, plain) and alert on DGA names.
+    Monitor(monitor::MonitorArgs),
+    /// Build the shipped allow-list of benign CDN and cloud hostnames from the labelled data.
+    Allowlist(allowlist::AllowlistArgs),
     /// Write the model card the page shows: test-split metrics and curves, sizes, benign trigrams.
     Card(CardArgs),
     /// Copy a run's best weights to where the page loads them and print their size.
     Export(ExportArgs),
     /// Print a table of scoring speed per CPU backend and batch size.
     Bench(bench::BenchArgs),
+    /// Training throughput and time to the first step per batch size (see bench/README.md).
+    BenchTrain(bench_train::BenchTrainArgs),
     /// Train and measure a character n-gram logistic regression on the same split.
     Baseline(wide::BaselineArgs),
     /// Fit the linear n-gram part onto a trained transformer's weights (`train` does this itself).
@@ -76,205 +78,6 @@ enum Command {
     /// Leave-out benchmark: per fold, hold out a kind of DGA generator and some benign lists,
     /// train the model and the n-gram baseline on the rest, and measure both on what was held out.
     Generalise(generalise::GeneraliseArgs),
-}
-
-#[derive(Args, Clone)]
-struct DataArgs {
-    /// Labelled domains: `domain,label,family,source` CSV, `isDGA,domain,host,subclass` CSV,
-    /// JSON lines with `domain` and `threat`, or a plain list with --label; `.gz` is read too.
-    #[arg(long, env = "DGA_DATA", default_value = DEFAULT_DATA)]
-    data: PathBuf,
-    /// Label for every name of a plain one-per-line list.
-    #[arg(long, value_enum)]
-    label: Option<ListLabel>,
-    /// Seed of the 80/10/10 split.
-    #[arg(long, default_value_t = 42)]
-    split_seed: u64,
-    /// DGA families (comma-separated) kept out of training and validation: every name of theirs
-    /// goes to the test split, to measure detection of families the model never saw.
-    #[arg(long, value_delimiter = ',')]
-    holdout_families: Vec<String>,
-}
-
-#[derive(Args)]
-struct TrainArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    /// Model size.
-    #[arg(long, value_enum, default_value = "small")]
-    size: ModelSize,
-    /// Which part of a domain the model reads (default: the size's own choice).
-    #[arg(long, value_enum)]
-    view: Option<ViewArg>,
-    /// Dropout rate inside the encoder (default: the size's own).
-    #[arg(long)]
-    dropout: Option<f64>,
-    /// Encoder layers (default: the size's own).
-    #[arg(long)]
-    layers: Option<usize>,
-    #[arg(long, value_enum, default_value = "auto")]
-    backend: BackendArg,
-    /// Folder for checkpoints, the best weights and reports; an interrupted run resumes from it.
-    #[arg(long)]
-    run_dir: Option<PathBuf>,
-    /// Discard an existing run in --run-dir and start over.
-    #[arg(long)]
-    fresh: bool,
-    /// Where to export the best weights.
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    export: PathBuf,
-    #[arg(long, default_value_t = 256)]
-    batch_size: usize,
-    #[arg(long, default_value_t = 2e-3)]
-    learning_rate: f64,
-    #[arg(long, default_value_t = 0.01)]
-    weight_decay: f32,
-    #[arg(long, default_value_t = 300)]
-    warmup_steps: usize,
-    #[arg(long, default_value_t = 12_000)]
-    max_steps: usize,
-    /// Stop after this many minutes (after the next validation).
-    #[arg(long)]
-    max_minutes: Option<f64>,
-    /// Validate and checkpoint every this many steps.
-    #[arg(long, default_value_t = 500)]
-    val_every: usize,
-    /// Validation names scored at each validation (a fixed sample of the validation split).
-    #[arg(long, default_value_t = 20_000)]
-    val_samples: usize,
-    /// Validations without a better selection score (--select) before stopping.
-    #[arg(long, default_value_t = 6)]
-    patience: usize,
-    /// Most names any one DGA family contributes to an epoch.
-    #[arg(long, default_value_t = 15_000)]
-    family_cap: usize,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// What picks the best checkpoint (and the n-gram weight): F1 at 0.5, or the TPR at FPR 1%
-    /// and 0.1% (`low-fpr`).
-    #[arg(long, value_enum, default_value = "low-fpr")]
-    select: SelectBy,
-    /// Ship the transformer alone, without the linear n-gram part.
-    #[arg(long)]
-    no_wide: bool,
-    #[command(flatten)]
-    fit: wide::FitArgs,
-    #[command(flatten)]
-    augment: augment::AugmentArgs,
-    /// How much the benign-only anomaly score moves the log-odds (per bit above its line).
-    #[arg(long, default_value_t = ANOMALY_WEIGHT)]
-    anomaly_weight: f32,
-}
-
-#[derive(Args)]
-struct WideArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    /// The transformer's own weights (a run's best.dgaw).
-    #[arg(long)]
-    weights: PathBuf,
-    /// Where to write the weights with the n-gram part.
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    out: PathBuf,
-    /// What picks the n-gram weight on validation.
-    #[arg(long, value_enum, default_value = "low-fpr")]
-    select: SelectBy,
-    #[command(flatten)]
-    fit: wide::FitArgs,
-    /// Seed of the n-gram model's epochs (`train` uses its own --seed).
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    #[arg(long, value_enum, default_value = "cpu")]
-    backend: BackendArg,
-}
-
-#[derive(Args)]
-struct AnomalyArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    weights: PathBuf,
-    /// Where to write the weights with the anomaly model (default: over --weights).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// How much the anomaly score moves the log-odds (per bit above its line).
-    #[arg(long, default_value_t = ANOMALY_WEIGHT)]
-    weight: f32,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum ViewArg {
-    Registrable,
-    Label,
-    Full,
-}
-
-impl From<ViewArg> for InputView {
-    fn from(v: ViewArg) -> Self {
-        match v {
-            ViewArg::Registrable => InputView::Registrable,
-            ViewArg::Label => InputView::Label,
-            ViewArg::Full => InputView::Full,
-        }
-    }
-}
-
-#[derive(Args)]
-struct EvalArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    /// Which split of --data to score; `all` for data the model never trained on.
-    #[arg(long, value_enum, default_value = "test")]
-    split: SplitName,
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    weights: PathBuf,
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// Also write report.json, roc.svg and pr.svg into this folder.
-    #[arg(long)]
-    out_dir: Option<PathBuf>,
-    /// Also write every scored name as CSV (`name,label,family,source,logit,p_dga`), for
-    /// looking at the errors.
-    #[arg(long)]
-    scores: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "cpu")]
-    backend: BackendArg,
-}
-
-#[derive(Args)]
-struct PredictArgs {
-    /// One domain (or URL, or log token) per line, or a CSV with a `domain` column; `-` or
-    /// nothing reads stdin.
-    input: Option<PathBuf>,
-    /// Write CSV here instead of stdout.
-    #[arg(long, short)]
-    output: Option<PathBuf>,
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    weights: PathBuf,
-    #[arg(long, value_enum, default_value = "cpu")]
-    backend: BackendArg,
-}
-
-#[derive(Args)]
-struct CardArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    weights: PathBuf,
-    #[arg(long, default_value = DEFAULT_CARD)]
-    out: PathBuf,
-    #[arg(long, value_enum, default_value = "cpu")]
-    backend: BackendArg,
-}
-
-#[derive(Args)]
-struct ExportArgs {
-    /// A run folder (its best.dgaw is exported) or a weights file.
-    #[arg(default_value = "runs/small")]
-    from: PathBuf,
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    to: PathBuf,
 }
 
 fn main() {
@@ -298,478 +101,18 @@ fn run() -> Result<()> {
     match command {
         Command::Train(args) => run_train(args),
         Command::Eval(args) => run_eval(args),
-        Command::Predict(args) => dispatch(args.backend, PredictJob(args)),
+        Command::Predict(args) => run_predict(args),
+        Command::Serve(args) => serve::run(args),
+        Command::BenchServe(args) => serve::bench::run(args),
+        Command::Monitor(args) => monitor::run(args),
+        Command::Allowlist(args) => allowlist::run(args),
         Command::Card(args) => run_card(args),
         Command::Export(args) => run_export(&args.from, &args.to),
         Command::Bench(args) => bench::run(args),
+        Command::BenchTrain(args) => bench_train::run(args),
         Command::Baseline(args) => wide::run(args),
         Command::Wide(args) => run_wide(args),
         Command::Anomaly(args) => run_anomaly(args),
         Command::Generalise(args) => generalise::run(args),
     }
-}
-
-/// Loads and normalises labelled data into model inputs.
-fn load_examples(
-    path: &Path,
-    label: Option<ListLabel>,
-    tokeniser: &Tokeniser,
-) -> Result<Vec<Example>> {
-    if !path.exists() {
-        bail!(
-            "no data at {}: pass --data FILE (or set DGA_DATA); in this repository the labelled set is ../shared/data/domains.csv.gz",
-            path.display()
-        );
-    }
-    eprintln!("reading {}", path.display());
-    let loaded = data::load(path, label)?;
-    Ok(split::prepare(loaded.samples, tokeniser))
-}
-
-/// Loads, normalises and splits the labelled data the same way for training and evaluation.
-fn load_splits(args: &DataArgs, tokeniser: &Tokeniser) -> Result<split::Splits> {
-    let examples = load_examples(&args.data, args.label, tokeniser)?;
-    let mut splits = split::split(examples, args.split_seed);
-    if !args.holdout_families.is_empty() {
-        let unknown: Vec<&str> = args
-            .holdout_families
-            .iter()
-            .filter(|f| {
-                let mut all = splits.train.iter().chain(&splits.val).chain(&splits.test);
-                !all.any(|e| e.is_dga && &e.family == *f)
-            })
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() {
-            bail!(
-                "--holdout-families: no DGA names of {} in {}",
-                unknown.join(", "),
-                args.data.display()
-            );
-        }
-        let held = splits.hold_out(&args.holdout_families);
-        eprintln!(
-            "held out {held} names of {} families: all in the test split",
-            args.holdout_families.len()
-        );
-    }
-    eprintln!(
-        "split: {} train, {} validation, {} test",
-        splits.train.len(),
-        splits.val.len(),
-        splits.test.len()
-    );
-    Ok(splits)
-}
-
-impl TrainArgs {
-    /// The settings `train` runs with, around `model`.
-    fn settings(&self, model: ModelConfig) -> TrainSettings {
-        TrainSettings {
-            model,
-            batch_size: self.batch_size,
-            learning_rate: self.learning_rate,
-            weight_decay: self.weight_decay,
-            warmup_steps: self.warmup_steps,
-            max_steps: self.max_steps,
-            val_every: self.val_every,
-            val_samples: self.val_samples,
-            patience: self.patience,
-            family_cap: self.family_cap,
-            seed: self.seed,
-            select: self.select,
-        }
-    }
-
-    /// `train` with every default: the shipped recipe.
-    fn defaults() -> Self {
-        match Cli::parse_from(["trainer", "train"]).command {
-            Some(Command::Train(args)) => args,
-            _ => unreachable!("`train` parses as the train command"),
-        }
-    }
-}
-
-fn run_train(args: TrainArgs) -> Result<()> {
-    if args.batch_size == 0 || args.val_every == 0 || args.max_steps == 0 || args.val_samples == 0 {
-        bail!("--batch-size, --val-every, --max-steps and --val-samples must be at least 1");
-    }
-    let mut model = args.size.config();
-    if let Some(view) = args.view {
-        model.tokeniser.view = view.into();
-    }
-    if let Some(dropout) = args.dropout {
-        model.dropout = dropout;
-    }
-    if let Some(layers) = args.layers {
-        model.n_layers = layers;
-    }
-    let run_dir = args.run_dir.clone().unwrap_or_else(|| {
-        PathBuf::from(format!(
-            "runs/{}",
-            format!("{:?}", args.size).to_lowercase()
-        ))
-    });
-    if args.fresh && run_dir.exists() {
-        std::fs::remove_dir_all(&run_dir)
-            .with_context(|| format!("cannot clear {}", run_dir.display()))?;
-    }
-    let tokeniser = Tokeniser::new(model.tokeniser.clone());
-    let mut splits = load_splits(&args.data, &tokeniser)?;
-    let synthetic = augment::synthesise(
-        &splits.train,
-        &tokeniser,
-        args.augment.augment,
-        &args.augment.augment_kinds,
-        args.seed,
-    );
-    if !synthetic.is_empty() {
-        eprintln!(
-            "added {} synthetic DGA names to the training split",
-            synthetic.len()
-        );
-        splits.train.extend(synthetic);
-    }
-    let settings = args.settings(model);
-    let outcome = dispatch(
-        args.backend,
-        TrainJob {
-            settings,
-            train: &splits.train,
-            val: &splits.val,
-            run_dir: run_dir.clone(),
-            max_minutes: args.max_minutes,
-        },
-    )?;
-    let resumed = outcome
-        .resumed_from
-        .map_or(String::new(), |step| format!(" (resumed at step {step})"));
-    eprintln!(
-        "trained {} steps{resumed} at {:.0} samples/s; best validation F1 {:.4}",
-        outcome.steps, outcome.samples_per_s, outcome.best_f1
-    );
-    let mut weights = std::fs::read(&outcome.best_weights)
-        .with_context(|| format!("cannot read {}", outcome.best_weights.display()))?;
-    if !args.no_wide {
-        weights = add_wide(
-            &weights,
-            &splits,
-            args.fit,
-            args.seed,
-            args.select,
-            args.backend,
-        )?;
-    }
-    weights = add_anomaly(&weights, &splits, args.anomaly_weight)?;
-    let shipped = run_dir.join("shipped.dgaw");
-    write_atomic(&shipped, &weights)?;
-    let (report, _, _) = dispatch(
-        args.backend,
-        EvalJob {
-            weights: &weights,
-            examples: &splits.test,
-        },
-    )?;
-    println!("test split:\n{}", metrics::render(&report));
-    write_report(&report, &run_dir.join("test"))?;
-    run_export(&shipped, &args.export)
-}
-
-/// Fits the n-gram model on the training split, picks its weight on validation against the
-/// transformer's validation scores, and returns the weights with both parts.
-fn add_wide(
-    weights: &[u8],
-    splits: &split::Splits,
-    fit: wide::FitArgs,
-    seed: u64,
-    select: SelectBy,
-    backend: BackendArg,
-) -> Result<Vec<u8>> {
-    let (_, _, deep) = dispatch(
-        backend,
-        EvalJob {
-            weights,
-            examples: &splits.val,
-        },
-    )?;
-    let ngram = wide::NgramModel::fit(&splits.train, fit, seed);
-    let mix = wide::choose_weight(&splits.val, &deep, &ngram.score(&splits.val), select);
-    eprintln!(
-        "n-gram weight {:.1} chosen on validation (F1 {:.4}, TPR {:.2}% at FPR 1%, {:.2}% at FPR 0.1%)",
-        mix.weight,
-        mix.report.f1,
-        100.0 * mix.report.tpr_at_fpr_1pct,
-        100.0 * mix.report.tpr_at_fpr_0_1pct
-    );
-    wide::attach(weights, &ngram, mix.weight)
-}
-
-/// Fits the benign-only language model on benign training labels and its line on benign
-/// validation labels, returning the weights with that model in their config.
-fn add_anomaly(weights: &[u8], splits: &split::Splits, weight: f32) -> Result<Vec<u8>> {
-    if !weight.is_finite() || weight < 0.0 {
-        bail!("the anomaly weight must be a finite number of at least 0, not {weight}");
-    }
-    let mut config = decode_config(weights)?;
-    let mut anomaly = AnomalyModel::fit(
-        split::benign_labels(&splits.train),
-        split::benign_labels(&splits.val),
-    );
-    eprintln!(
-        "anomaly model: character trigrams of {} benign training labels; 1% of benign validation labels score above {:.2} bits",
-        split::benign_labels(&splits.train).count(),
-        anomaly.threshold_bits
-    );
-    anomaly.weight = weight;
-    config.anomaly = Some(anomaly);
-    Ok(replace_config(weights, &config)?)
-}
-
-fn run_anomaly(args: AnomalyArgs) -> Result<()> {
-    let weights = read_weights(&args.weights)?;
-    let config = decode_config(&weights)
-        .with_context(|| format!("{} is not usable", args.weights.display()))?;
-    let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser))?;
-    let with = add_anomaly(&weights, &splits, args.weight)?;
-    let out = args.out.as_ref().unwrap_or(&args.weights);
-    write_atomic(out, &with)?;
-    println!(
-        "wrote {} ({:.1} KiB)",
-        out.display(),
-        with.len() as f64 / 1024.0
-    );
-    Ok(())
-}
-
-fn run_wide(args: WideArgs) -> Result<()> {
-    let weights = read_weights(&args.weights)?;
-    let config = decode_config(&weights)
-        .with_context(|| format!("{} is not usable", args.weights.display()))?;
-    wide::ensure_transformer_only(&config)?;
-    let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser))?;
-    let combined = add_wide(
-        &weights,
-        &splits,
-        args.fit,
-        args.seed,
-        args.select,
-        args.backend,
-    )?;
-    write_atomic(&args.out, &combined)?;
-    println!(
-        "wrote {} ({:.1} KiB)",
-        args.out.display(),
-        combined.len() as f64 / 1024.0
-    );
-    Ok(())
-}
-
-fn write_report(report: &metrics::Report, dir: &Path) -> Result<()> {
-    metrics::plot_curves(report, dir)?;
-    write_atomic(
-        &dir.join("report.json"),
-        &serde_json::to_vec_pretty(report)?,
-    )?;
-    eprintln!("report, ROC and PR curves written to {}", dir.display());
-    Ok(())
-}
-
-fn run_eval(args: EvalArgs) -> Result<()> {
-    let weights = read_weights(&args.weights)?;
-    let config = decode_config(&weights)
-        .with_context(|| format!("{} is not usable", args.weights.display()))?;
-    let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser))?;
-    let examples = splits.take(args.split);
-    let (report, _, logits) = dispatch(
-        args.backend,
-        EvalJob {
-            weights: &weights,
-            examples: &examples,
-        },
-    )?;
-    if let Some(path) = &args.scores {
-        write_scores(&examples, &logits, path)?;
-    }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("{}", metrics::render(&report));
-    }
-    if let Some(dir) = args.out_dir {
-        write_report(&report, &dir)?;
-    }
-    Ok(())
-}
-
-fn write_scores(examples: &[Example], logits: &[f32], path: &Path) -> Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut out = csv::Writer::from_writer(std::io::BufWriter::new(file));
-    out.write_record(["name", "label", "family", "source", "logit", "p_dga"])?;
-    for (e, &logit) in examples.iter().zip(logits) {
-        let label = if e.is_dga { "dga" } else { "legit" };
-        let p_dga = model_core::sigmoid(logit);
-        out.write_record([
-            e.text.as_str(),
-            label,
-            &e.family,
-            &e.source,
-            &format!("{logit:.4}"),
-            &format!("{p_dga:.6}"),
-        ])?;
-    }
-    out.flush()?;
-    eprintln!("scores written to {}", path.display());
-    Ok(())
-}
-
-fn run_card(args: CardArgs) -> Result<()> {
-    let weights = read_weights(&args.weights)?;
-    let config = decode_config(&weights)
-        .with_context(|| format!("{} is not usable", args.weights.display()))?;
-    let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser.clone()))?;
-    let benign = splits
-        .train
-        .iter()
-        .filter(|e| !e.is_dga)
-        .map(|e| e.tokens.as_slice());
-    let benign_trigrams = BenignTrigrams::count(benign);
-    let (report, parameters, _) = dispatch(
-        args.backend,
-        EvalJob {
-            weights: &weights,
-            examples: &splits.test,
-        },
-    )?;
-    let tokeniser = Tokeniser::new(config.tokeniser.clone());
-    let median_rarity = |dga: bool| {
-        let mut bits: Vec<f32> = splits
-            .test
-            .iter()
-            .filter(|e| e.is_dga == dga)
-            .filter_map(|e| benign_trigrams.rarity_bits(&tokeniser.encode_text(&e.key)))
-            .collect();
-        bits.sort_by(f32::total_cmp);
-        bits.get(bits.len() / 2).copied().unwrap_or(f32::NAN)
-    };
-    let (rarity_median_benign, rarity_median_dga) = (median_rarity(false), median_rarity(true));
-    let data_name = args
-        .data
-        .data
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let card = ModelCard {
-        // The anomaly model's table (64 KiB) travels in the weights; the card keeps the rest.
-        config: ModelConfig {
-            anomaly: None,
-            ..config
-        },
-        parameters,
-        weights_bytes: weights.len(),
-        evaluated_on: format!(
-            "test split (10%, seed {}) of {data_name}",
-            args.data.split_seed
-        ),
-        report,
-        benign_trigrams,
-        rarity_median_benign,
-        rarity_median_dga,
-    };
-    write_atomic(&args.out, serde_json::to_string(&card)?.as_bytes())?;
-    println!(
-        "wrote {} (test F1 {:.4}, {} parameters)",
-        args.out.display(),
-        card.report.f1,
-        parameters
-    );
-    Ok(())
-}
-
-fn read_weights(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| {
-        format!("cannot read weights {} (train with `cargo run --release -p trainer`, or pass --weights)", path.display())
-    })
-}
-
-struct EvalJob<'a> {
-    weights: &'a [u8],
-    examples: &'a [Example],
-}
-
-impl Job for EvalJob<'_> {
-    /// The report, the model's parameter count and each example's log-odds.
-    type Output = (metrics::Report, usize, Vec<f32>);
-
-    fn run<B: AutodiffBackend>(self, device: B::Device, _: &'static str) -> Result<Self::Output> {
-        let detector = Detector::<B::InnerBackend>::from_weights(self.weights, device)?;
-        let sequences: Vec<&[u32]> = self.examples.iter().map(|e| e.tokens.as_slice()).collect();
-        let mut logits = parallel::map_chunks(&sequences, detector.batch_size, |part| {
-            detector.logits_of_sequences(part)
-        });
-        for (logit, e) in logits.iter_mut().zip(self.examples) {
-            *logit += detector.anomaly_shift(&e.key);
-        }
-        Ok((
-            metrics::evaluate_examples(self.examples, &logits),
-            detector.model().num_params(),
-            logits,
-        ))
-    }
-}
-
-struct PredictJob(PredictArgs);
-
-impl Job for PredictJob {
-    type Output = ();
-
-    fn run<B: AutodiffBackend>(self, device: B::Device, _: &'static str) -> Result<()> {
-        let args = self.0;
-        let weights = read_weights(&args.weights)?;
-        let detector = Detector::<B::InnerBackend>::from_weights(&weights, device)
-            .with_context(|| format!("{} is not usable", args.weights.display()))?;
-        let input = match &args.input {
-            Some(path) if path.as_os_str() != "-" => data::open(path)?,
-            _ => Box::new(std::io::stdin().lock()),
-        };
-        let started = std::time::Instant::now();
-        let count = match &args.output {
-            Some(path) => {
-                let file = std::fs::File::create(path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                predict::predict(&detector, input, std::io::BufWriter::new(file))?
-            }
-            None => predict::predict(&detector, input, std::io::stdout().lock())?,
-        };
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "scored {count} lines in {secs:.2} s ({:.0} lines/s)",
-            count as f64 / secs.max(1e-9)
-        );
-        Ok(())
-    }
-}
-
-fn run_export(from: &Path, to: &Path) -> Result<()> {
-    let source = if from.is_dir() {
-        from.join("best.dgaw")
-    } else {
-        from.to_owned()
-    };
-    let bytes = read_weights(&source)?;
-    let config =
-        decode_config(&bytes).with_context(|| format!("{} is not usable", source.display()))?;
-    if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    write_atomic(to, &bytes)?;
-    println!(
-        "exported {} ({:.1} KiB; {} layers, d_model {}) to {}",
-        source.display(),
-        bytes.len() as f64 / 1024.0,
-        config.n_layers,
-        config.d_model,
-        to.display()
-    );
-    Ok(())
 }

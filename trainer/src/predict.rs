@@ -7,15 +7,20 @@ use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
 use model_core::Detector;
 use model_core::extract::domain_column;
-use model_core::report::{CSV_HEADER, csv_row, unscored_row};
+use model_core::report::{CSV_HEADER, csv_row};
+
+use crate::lines::{Line, LossyLines};
+use crate::scoring::score_lines;
 
 /// Lines read and scored together; large enough to fill batches, small enough to stream.
 pub const CHUNK_LINES: usize = 8192;
 
 /// Reads one domain per line, or a CSV whose header has a `domain` column, and writes CSV.
+/// Nothing is dropped: a line that is not UTF-8, too long or a broken CSV row gets a row with
+/// its reason in `error`, and reading goes on.
 pub fn predict<B: Backend>(
     detector: &Detector<B>,
-    mut input: Box<dyn BufRead>,
+    input: Box<dyn BufRead>,
     output: impl Write,
 ) -> Result<usize>
 where
@@ -23,60 +28,95 @@ where
 {
     let mut writer = csv::Writer::from_writer(output);
     writer.write_record(CSV_HEADER)?;
-    let mut first = String::new();
-    input.read_line(&mut first).context("cannot read input")?;
+    let mut lines = LossyLines::new(input);
+    let Some(first) = lines.next().transpose().context("cannot read input")? else {
+        writer.flush()?;
+        return Ok(0);
+    };
     let mut count = 0;
-    if let Some(column) = domain_column(&first) {
-        let mut reader = csv::ReaderBuilder::new()
+    let mut chunk = Vec::with_capacity(CHUNK_LINES);
+    if let Some(column) = domain_column(&first.text) {
+        let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(input);
-        let mut chunk = Vec::with_capacity(CHUNK_LINES);
-        for record in reader.records() {
-            // A malformed CSV row still gets its output row, with the reason as its error.
+            .from_reader(lines.into_inner());
+        for record in reader.into_byte_records() {
             chunk.push(match record {
-                Ok(r) => r.get(column).unwrap_or("").to_owned(),
-                Err(e) => format!("\u{0}{e}"),
+                Ok(r) => cell_line(r.get(column).unwrap_or(b"")),
+                Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                    count += score_chunk(detector, &mut chunk, &mut writer)?;
+                    writer.flush()?;
+                    return Err(e)
+                        .context(format!("input ends early: {count} rows read and scored"));
+                }
+                Err(e) => Line {
+                    text: String::new(),
+                    problem: Some(format!("unreadable CSV row: {e}")),
+                },
             });
             if chunk.len() == CHUNK_LINES {
                 count += score_chunk(detector, &mut chunk, &mut writer)?;
             }
         }
-        count += score_chunk(detector, &mut chunk, &mut writer)?;
+    } else if looks_like_a_header(&first.text) {
+        anyhow::bail!(
+            "the first line looks like a CSV header ({}) but has no `domain` column; name the column of names `domain`, or give one name per line",
+            first.text.trim()
+        );
     } else {
-        let mut chunk = vec![first.trim_end_matches(['\n', '\r']).to_owned()];
-        if first.is_empty() {
-            chunk.clear();
-        }
-        for line in input.lines() {
-            chunk.push(line.context("cannot read input")?);
+        chunk.push(first);
+        for line in lines {
+            let line = match line {
+                Ok(line) => line,
+                // What was read is scored and written before the error ends the run.
+                Err(e) => {
+                    count += score_chunk(detector, &mut chunk, &mut writer)?;
+                    writer.flush()?;
+                    return Err(e)
+                        .context(format!("input ends early: {count} lines read and scored"));
+                }
+            };
+            chunk.push(line);
             if chunk.len() == CHUNK_LINES {
                 count += score_chunk(detector, &mut chunk, &mut writer)?;
             }
         }
-        count += score_chunk(detector, &mut chunk, &mut writer)?;
     }
+    count += score_chunk(detector, &mut chunk, &mut writer)?;
     writer.flush()?;
     Ok(count)
 }
 
+/// A first line of several comma-separated cells none of which could be a name (no dot).
+fn looks_like_a_header(line: &str) -> bool {
+    line.contains(',')
+        && line
+            .split(',')
+            .all(|cell| !cell.contains('.') && !cell.trim().is_empty())
+}
+
+/// A CSV cell as a line, read lossily like any other line.
+fn cell_line(cell: &[u8]) -> Line {
+    let text = String::from_utf8_lossy(cell);
+    let problem = matches!(text, std::borrow::Cow::Owned(_))
+        .then(|| "cell is not valid UTF-8 (bad bytes shown as \u{FFFD})".to_owned());
+    Line {
+        text: text.into_owned(),
+        problem,
+    }
+}
+
 fn score_chunk<B: Backend, W: Write>(
     detector: &Detector<B>,
-    chunk: &mut Vec<String>,
+    chunk: &mut Vec<Line>,
     writer: &mut csv::Writer<W>,
 ) -> Result<usize>
 where
     Detector<B>: Sync,
 {
     let n = chunk.len();
-    for verdict in
-        crate::parallel::map_chunks(chunk, detector.batch_size, |part| detector.score(part))
-    {
-        let row = match verdict.input.strip_prefix('\u{0}') {
-            Some(csv_error) => unscored_row("", &format!("unreadable CSV row: {csv_error}")),
-            None => csv_row(&verdict),
-        };
-        writer.write_record(&row)?;
+    for verdict in score_lines(detector, chunk) {
+        writer.write_record(csv_row(&verdict))?;
     }
     chunk.clear();
     Ok(n)
@@ -139,6 +179,21 @@ mod tests {
         let rows = run("id,domain,note\n1,example.com,a\n2,\"bad name\",b\n3,qwe.org\n");
         let domains: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
         assert_eq!(domains, ["example.com", "", "qwe.org"]);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_give_an_error_row_and_reading_goes_on() {
+        let mut out = Vec::new();
+        let input = b"example.com\nbad\xff.com\nqwe.org\n".to_vec();
+        predict(&detector(), Box::new(std::io::Cursor::new(input)), &mut out).unwrap();
+        let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(out.as_slice())
+            .records()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(&rows[1][0], "bad\u{FFFD}.com");
+        assert!(rows[1][6].contains("not valid UTF-8"), "{rows:?}");
+        assert_eq!(&rows[2][1], "qwe.org");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressStyle};
-use model_core::{Detector, DgaModel, ModelConfig, encode_weights};
+use model_core::{Detector, DgaModel, ModelConfig, Shapes, encode_weights};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -110,6 +110,8 @@ pub struct TrainJob<'a> {
     pub val: &'a [Example],
     pub run_dir: PathBuf,
     pub max_minutes: Option<f64>,
+    /// Batch shapes; `None` picks them by backend (see [`crate::backend::shapes_for`]).
+    pub shapes: Option<Shapes>,
 }
 
 impl Job for TrainJob<'_> {
@@ -135,7 +137,9 @@ fn train<B: AutodiffBackend>(
         val,
         run_dir,
         max_minutes,
+        shapes,
     } = job;
+    let shapes = shapes.unwrap_or_else(|| crate::backend::shapes_for(backend_name));
     if train.is_empty() || val.is_empty() {
         bail!(
             "training needs both training and validation examples (got {} and {})",
@@ -148,10 +152,7 @@ fn train<B: AutodiffBackend>(
     B::seed(&device, settings.seed);
 
     let mut model: DgaModel<B> = settings.model.init(&device);
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(settings.weight_decay)
-        .with_grad_clipping(Some(burn::grad_clipping::GradientClippingConfig::Norm(1.0)))
-        .init::<B, DgaModel<B>>();
+    let mut optim = optimiser::<B>(settings.weight_decay);
     let mut progress = Progress::default();
     let mut resumed_from = None;
     let checkpoints = Checkpoints::new(&run_dir);
@@ -207,9 +208,8 @@ fn train<B: AutodiffBackend>(
         settings.seed,
     );
     let val_set = validation_subset(val, settings.val_samples, settings.seed);
-    let loss_fn = CrossEntropyLossConfig::new().init(&device);
     eprintln!(
-        "training {} parameters on {backend_name}: {} training names ({} per epoch after capping families at {}), {} for validation",
+        "training {} parameters on {backend_name} ({shapes:?} batch shapes): {} training names ({} per epoch after capping families at {}), {} for validation",
         model.num_params(),
         train.len(),
         sampler.epoch_len(),
@@ -225,8 +225,13 @@ fn train<B: AutodiffBackend>(
     let started = Instant::now();
     let deadline = max_minutes.map(|m| started + std::time::Duration::from_secs_f64(m * 60.0));
     let (mut window_samples, mut window_start) = (0usize, Instant::now());
-    let mut loss_ema = f64::NAN;
+    // The loss is summed on the device and read every LOSS_READ_EVERY steps: reading it each
+    // step would make the host wait for the GPU to finish every step before queueing the next.
+    let mut loss_sum: Option<Tensor<B, 1>> = None;
+    let mut loss_steps = 0usize;
+    let mut loss_mean = f64::NAN;
     let mut last_rate = 0.0;
+    let mut first_step_logged = progress.step > 0;
 
     'outer: while progress.step < settings.max_steps {
         let (epoch, offset) = (
@@ -234,40 +239,62 @@ fn train<B: AutodiffBackend>(
             progress.step % sampler.batches_per_epoch(),
         );
         for batch in sampler.epoch(epoch).into_iter().skip(offset) {
-            let rows: Vec<&[u32]> = batch.iter().map(|&i| train[i].tokens.as_slice()).collect();
-            let targets: Vec<i32> = batch.iter().map(|&i| train[i].is_dga as i32).collect();
-            let targets =
-                Tensor::<B, 1, Int>::from_data(TensorData::new(targets, [batch.len()]), &device);
-            let logits = model.forward(model.batch(&rows, &device));
-            let loss = loss_fn.forward(logits, targets);
-            let loss_value: f64 = loss.clone().into_scalar().elem();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(scheduler.step(), model, grads);
+            let rows: Vec<&Example> = batch.iter().map(|&i| &train[i]).collect();
+            let loss;
+            (model, loss) = step(model, &mut optim, &rows, shapes, scheduler.step(), &device);
+            loss_sum = Some(loss_sum.map_or(loss.clone(), |sum| sum + loss));
+            loss_steps += 1;
             progress.step += 1;
             window_samples += batch.len();
-            loss_ema = if loss_ema.is_nan() {
-                loss_value
-            } else {
-                0.98 * loss_ema + 0.02 * loss_value
-            };
-            if progress.step % 20 == 0 {
+            let validating = progress.step % settings.val_every == 0;
+            if (progress.step % LOSS_READ_EVERY == 0 || validating || !first_step_logged)
+                && let Some(sum) = loss_sum.take()
+            {
+                let sum: f64 = sum.into_scalar().elem();
+                loss_mean = sum / loss_steps as f64;
+                loss_steps = 0;
+            }
+            if !first_step_logged {
+                // The loss read above waited for the step, so this is when it finished: on a
+                // GPU, mostly kernel compilation and autotuning (see README, "GPU").
+                first_step_logged = true;
+                bar.suspend(|| {
+                    eprintln!(
+                        "first step done {:.1} s after start",
+                        started.elapsed().as_secs_f64()
+                    )
+                });
+            }
+            if progress.step % LOSS_READ_EVERY == 0 {
                 last_rate = window_samples as f64 / window_start.elapsed().as_secs_f64();
                 let last_f1 = progress.history.last().map_or(f64::NAN, |v| v.f1);
                 bar.set_position(progress.step as u64);
                 bar.set_message(format!(
-                    "loss {loss_ema:.4} {last_rate:.0} samples/s val F1 {last_f1:.4}"
+                    "loss {loss_mean:.4} {last_rate:.0} samples/s val F1 {last_f1:.4}"
                 ));
             }
             let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
             let last = progress.step >= settings.max_steps || out_of_time;
-            if progress.step % settings.val_every == 0 || last {
+            if validating || last {
+                if let Some(sum) = loss_sum.take() {
+                    let sum: f64 = sum.into_scalar().elem();
+                    loss_mean = sum / loss_steps as f64;
+                    loss_steps = 0;
+                }
                 let rate = window_samples as f64 / window_start.elapsed().as_secs_f64();
-                let report = validate(&model, &settings.model, &val_set, &device);
+                let report = validate(
+                    &model,
+                    &settings.model,
+                    &val_set,
+                    shapes,
+                    settings.batch_size,
+                    &device,
+                );
                 let score = settings.select.score(&report);
                 let improved = score > progress.best_score;
                 progress.history.push(Validation {
                     step: progress.step,
-                    loss: loss_ema,
+                    loss: loss_mean,
                     f1: report.f1,
                     roc_auc: report.roc_auc,
                     tpr_at_fpr_0_1pct: report.tpr_at_fpr_0_1pct,
@@ -285,8 +312,9 @@ fn train<B: AutodiffBackend>(
                 }
                 bar.suspend(|| {
                     eprintln!(
-                        "step {:>6}  loss {loss_ema:.4}  {rate:>6.0} samples/s  val F1 {:.4}  AUC {:.5}  TPR {:.3} / {:.3} at FPR 1% / 0.1%{}",
+                        "step {:>6}  {:>5.0} s  loss {loss_mean:.4}  {rate:>6.0} samples/s  val F1 {:.4}  AUC {:.5}  TPR {:.3} / {:.3} at FPR 1% / 0.1%{}",
                         progress.step,
+                        started.elapsed().as_secs_f64(),
                         report.f1,
                         report.roc_auc,
                         report.tpr_at_fpr_1pct,
@@ -333,13 +361,49 @@ fn train<B: AutodiffBackend>(
     })
 }
 
+/// AdamW with gradient clipping: what `train` and `bench-train` step with.
+pub(crate) fn optimiser<B: AutodiffBackend>(weight_decay: f32) -> impl Optimizer<DgaModel<B>, B> {
+    AdamWConfig::new()
+        .with_weight_decay(weight_decay)
+        .with_grad_clipping(Some(burn::grad_clipping::GradientClippingConfig::Norm(1.0)))
+        .init::<B, DgaModel<B>>()
+}
+
+/// One optimisation step on `rows`; returns the updated model and the batch's mean loss, left
+/// on the device (reading it would wait for the step to finish).
+pub(crate) fn step<B: AutodiffBackend, O: Optimizer<DgaModel<B>, B>>(
+    model: DgaModel<B>,
+    optim: &mut O,
+    rows: &[&Example],
+    shapes: Shapes,
+    learning_rate: f64,
+    device: &B::Device,
+) -> (DgaModel<B>, Tensor<B, 1>) {
+    let tokens: Vec<&[u32]> = rows.iter().map(|e| e.tokens.as_slice()).collect();
+    let targets: Vec<i32> = rows.iter().map(|e| e.is_dga as i32).collect();
+    let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(targets, [rows.len()]), device);
+    let logits = model.forward(model.batch_shaped(&tokens, shapes, device));
+    let loss = CrossEntropyLossConfig::new()
+        .init(device)
+        .forward(logits, targets);
+    let detached = loss.clone().detach();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    (optim.step(learning_rate, model, grads), detached)
+}
+
 fn validate<B: AutodiffBackend>(
     model: &DgaModel<B>,
     config: &ModelConfig,
     val: &[&Example],
+    shapes: Shapes,
+    batch_size: usize,
     device: &B::Device,
 ) -> metrics::Report {
-    let detector = Detector::new(config.clone(), model.valid(), device.clone());
+    let mut detector = Detector::new(config.clone(), model.valid(), device.clone());
+    if shapes == Shapes::Fixed {
+        // The training batch size: one more shape per length bucket, not one per chunk size.
+        (detector.shapes, detector.batch_size) = (shapes, batch_size);
+    }
     let sequences: Vec<Vec<u32>> = val.iter().map(|e| e.tokens.clone()).collect();
     metrics::evaluate_examples(
         val.iter().copied(),
@@ -357,7 +421,7 @@ fn validation_subset(val: &[Example], n: usize, seed: u64) -> Vec<&Example> {
 
 /// Draws each epoch as a fresh, seeded sample: every benign name, and at most `family_cap` names
 /// of each DGA family, so seven 100k-row families do not drown ninety small ones.
-struct EpochSampler {
+pub(crate) struct EpochSampler {
     groups: Vec<Vec<usize>>,
     caps: Vec<usize>,
     lengths: Vec<usize>,
@@ -369,8 +433,11 @@ struct EpochSampler {
 /// batch order stays random.
 const BUCKET_BATCHES: usize = 32;
 
+/// Steps between reads of the training loss (each read waits for the device).
+const LOSS_READ_EVERY: usize = 20;
+
 impl EpochSampler {
-    fn new(train: &[Example], family_cap: usize, batch_size: usize, seed: u64) -> Self {
+    pub(crate) fn new(train: &[Example], family_cap: usize, batch_size: usize, seed: u64) -> Self {
         let mut by_family: BTreeMap<(bool, &str), Vec<usize>> = BTreeMap::new();
         for (i, e) in train.iter().enumerate() {
             by_family.entry((e.is_dga, &e.family)).or_default().push(i);
@@ -403,7 +470,7 @@ impl EpochSampler {
     }
 
     /// The epoch's batches: a pure function of (seed, epoch), which is what makes resuming exact.
-    fn epoch(&self, epoch: usize) -> Vec<Vec<usize>> {
+    pub(crate) fn epoch(&self, epoch: usize) -> Vec<Vec<usize>> {
         let mut rng =
             StdRng::seed_from_u64(self.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64));
         let mut picked = Vec::with_capacity(self.epoch_len());
@@ -413,6 +480,18 @@ impl EpochSampler {
             picked.extend_from_slice(&group[..cap]);
         }
         picked.shuffle(&mut rng);
+        // Every batch is full (a GPU compiles kernels per shape): the last one is topped up
+        // with names from the start of the epoch.
+        let short = picked.len() % self.batch_size;
+        if short != 0 {
+            let fill: Vec<usize> = picked
+                .iter()
+                .cycle()
+                .take(self.batch_size - short)
+                .copied()
+                .collect();
+            picked.extend(fill);
+        }
         let mut batches = Vec::with_capacity(self.batches_per_epoch());
         for run in picked.chunks_mut(self.batch_size * BUCKET_BATCHES) {
             run.sort_by_key(|&i| self.lengths[i]);
@@ -572,6 +651,8 @@ pub(crate) mod tests {
             val: &val_set,
             run_dir,
             max_minutes: None,
+            // The GPU's fixed shapes, here on the CPU: bucketed lengths, full batches.
+            shapes: Some(Shapes::Fixed),
         };
         let outcome = train::<B>(job, Default::default(), "test").unwrap();
         assert_eq!(outcome.steps, 160);
@@ -593,6 +674,7 @@ pub(crate) mod tests {
             val: &val_set,
             run_dir: run_dir.clone(),
             max_minutes: Some(0.0),
+            shapes: None,
         };
         let stopped = train::<B>(first, Default::default(), "test").unwrap();
         assert_eq!((stopped.steps, stopped.resumed_from), (1, None));
@@ -602,6 +684,7 @@ pub(crate) mod tests {
             val: &val_set,
             run_dir: run_dir.clone(),
             max_minutes: None,
+            shapes: None,
         };
         let finished = train::<B>(again, Default::default(), "test").unwrap();
         assert_eq!((finished.steps, finished.resumed_from), (60, Some(1)));
@@ -612,6 +695,7 @@ pub(crate) mod tests {
             val: &val_set,
             run_dir,
             max_minutes: None,
+            shapes: None,
         };
         assert!(train::<B>(changed, Default::default(), "test").is_err());
     }
@@ -627,7 +711,11 @@ pub(crate) mod tests {
         assert_eq!(sampler.epoch_len(), 1350);
         assert_eq!(sampler.epoch(3), sampler.epoch(3));
         assert_ne!(sampler.epoch(3), sampler.epoch(4));
-        let picked: usize = sampler.epoch(0).iter().map(Vec::len).sum();
-        assert_eq!(picked, 1350);
+        // 1350 names in batches of 32: the last batch is topped up to 32 from the start.
+        let epoch = sampler.epoch(0);
+        assert_eq!(epoch.len(), 43);
+        assert!(epoch.iter().all(|b| b.len() == 32));
+        let distinct: std::collections::HashSet<usize> = epoch.iter().flatten().copied().collect();
+        assert_eq!(distinct.len(), 1350);
     }
 }

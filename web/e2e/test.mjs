@@ -50,6 +50,25 @@ await check("CPU: verdicts match native trainer predict, typed one by one", asyn
   await context.close();
 });
 
+await check("the allow-list reports platform names as allowed, takes edits at once and names bad lines", async () => {
+  const { context, page, problems } = await open(cpuBrowser, `${base}?backend=cpu`);
+  await modelReady(page);
+  await page.waitForFunction(() => /Allow-list: [1-9]/.test(document.querySelector("#allow-summary")?.textContent ?? ""));
+  const platform = await scoreOne(page, "qz8x7wvkt93.herokuapp.com");
+  assert.equal(platform.risk, "allowed");
+  assert.match(await page.textContent("#single-allowed"), /herokuapp\.com/);
+  const dga = await scoreOne(page, "xjkd8f2hqzpwv.com");
+  assert.equal(dga.risk, "high");
+  await page.click("#allow-summary");
+  const shipped = await page.inputValue("#allow-list");
+  await page.fill("#allow-list", `${shipped}\nxjkd8f2hqzpwv.com\n10.0.0.1\n`);
+  assert.equal(await page.textContent("#single-risk"), "allowed");
+  assert.match(await page.textContent("#allow-errors"), /10\.0\.0\.1` is left out \(.*IP address/);
+  assert.match(await page.textContent("#allow-summary"), /Allow-list: \d+ entries/);
+  assert.deepEqual(problems, [], problems.join("\n"));
+  await context.close();
+});
+
 await check("a known DGA name is high risk and a known benign name low, with an explanation", async () => {
   const { context, page, problems } = await open(cpuBrowser, base);
   await modelReady(page);
@@ -119,11 +138,11 @@ await check("1,000 pasted names are all scored, and the CSV download has them al
   await page.fill("#batch-filter", "");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#batch-download")]);
   const csv = readFileSync(await download.path(), "utf8").trim().split("\n");
-  assert.equal(csv[0], "line,input,domain,registrable_domain,p_dga,logit,risk,error,suffix_known,anomaly");
+  assert.equal(csv[0], "line,input,domain,registrable_domain,p_dga,logit,risk,error,suffix_known,anomaly,allowed");
   assert.equal(csv.length, 1001);
   // Every row has a score; the anomaly is blank only for one-character labels.
-  assert.ok(csv.slice(1).every((row) => /,[01]\.\d{6},-?\d+\.\d{3},(high|medium|low),,true,(\d+\.\d{2})?$/.test(row)), "every row has a score");
-  assert.ok(csv.slice(1).filter((row) => /,\d+\.\d{2}$/.test(row)).length > 990, "rows have an anomaly score");
+  assert.ok(csv.slice(1).every((row) => /,[01]\.\d{6},-?\d+\.\d{3},(high|medium|low|allowed),,true,(\d+\.\d{2})?,[^,]*$/.test(row)), "every row has a score");
+  assert.ok(csv.slice(1).filter((row) => /,\d+\.\d{2},[^,]*$/.test(row)).length > 990, "rows have an anomaly score");
 
   // Log lines: hosts, URLs, e-mail addresses and IPs come out; a formula-looking input is defused.
   await page.fill("#batch-input", "GET https://Example.COM:8443/a?b=1 from 10.0.0.1\nmail bob@mail.example.org\n=1+2.example.com");

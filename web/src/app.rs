@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use model_core::{ModelCard, RiskThresholds};
+use model_core::{AllowList, ModelCard, RiskThresholds};
 
-use crate::assets::{self, CARD_URL, WEIGHTS_URL};
+use crate::assets::{self, ALLOW_URL, CARD_URL, WEIGHTS_URL};
 use crate::engine::{self, Backend, Choice, GpuStatus};
 
 /// Whether the model can score yet.
@@ -26,6 +26,10 @@ pub struct Shared {
     pub gpu: RwSignal<GpuStatus>,
     pub choice: RwSignal<Choice>,
     pub thresholds: RwSignal<RiskThresholds>,
+    /// Names the visitor treats as benign: the shipped list until edited.
+    pub allow: RwSignal<Arc<AllowList>>,
+    /// The allow-list as the visitor sees and edits it.
+    pub allow_text: RwSignal<String>,
     /// `model/card.json`, fetched after the model so it never delays the first verdict; shared
     /// rather than copied, since it is read on every explanation.
     pub card: RwSignal<Option<Arc<ModelCard>>>,
@@ -64,6 +68,8 @@ pub fn App() -> impl IntoView {
         gpu: RwSignal::new(GpuStatus::Probing),
         choice: RwSignal::new(choice),
         thresholds: RwSignal::new(RiskThresholds::default()),
+        allow: RwSignal::new(Arc::default()),
+        allow_text: RwSignal::new(String::new()),
         card: RwSignal::new(None),
     };
     provide_context(shared);
@@ -125,6 +131,18 @@ async fn load_model(shared: Shared) {
             shared.model.set(ModelState::Ready);
         }
         Err(e) => return shared.model.set(ModelState::Failed(e)),
+    }
+    // The allow-list is fetched rather than compiled in: it is not needed for the first
+    // verdict, and the page's download stays under 2 MB. A page without it says so.
+    match assets::fetch_text(ALLOW_URL).await {
+        Ok(text) if shared.allow_text.get_untracked().is_empty() => {
+            shared.allow.set(Arc::new(AllowList::parse(&text).0));
+            shared.allow_text.set(text);
+        }
+        Ok(_) => {}
+        Err(e) => shared.allow_text.set(format!(
+            "# The shipped allow-list could not be loaded ({e}); entries typed here apply.\n"
+        )),
     }
     // The card is optional: the page scores without it and says so on its tab.
     if let Ok(text) = assets::fetch_text(CARD_URL).await {
@@ -207,7 +225,41 @@ fn StatusBar() -> impl IntoView {
             <span id="gpu-status">{move || shared.gpu.get().describe()}</span>
             <ThresholdInput id="threshold-high" label="High risk ≥ " high=true/>
             <ThresholdInput id="threshold-medium" label="Medium ≥ " high=false/>
+            <AllowListEditor/>
         </div>
+    }
+}
+
+/// The allow-list, editable: lines that are not names are listed and left out, the rest apply
+/// at once to every verdict on the page (they stay in this browser like everything else).
+#[component]
+fn AllowListEditor() -> impl IntoView {
+    let shared = expect_context::<Shared>();
+    let (problems, set_problems) = signal(Vec::<String>::new());
+    let apply = move |text: String| {
+        let (list, bad) = AllowList::parse(&text);
+        shared.allow_text.set(text);
+        set_problems.set(
+            bad.into_iter()
+                .map(|b| format!("line {}: `{}` is left out ({})", b.line, b.text, b.reason))
+                .collect(),
+        );
+        shared.allow.set(Arc::new(list));
+    };
+    view! {
+        <details id="allow">
+            <summary id="allow-summary">{move || format!("Allow-list: {} entries", shared.allow.get().len())}</summary>
+            <p class="muted">
+                "One domain or suffix per line (" <code>"#"</code> " starts a comment). Names under an entry are reported as "
+                <em>"allowed"</em> ", never as a risk. The shipped list holds hosting and cloud platforms whose customer names look random."
+            </p>
+            <textarea id="allow-list" rows="6" spellcheck="false"
+                prop:value=move || shared.allow_text.get()
+                on:input=move |ev| apply(event_target_value(&ev))></textarea>
+            <ul class="error" id="allow-errors">
+                {move || problems.get().into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
+            </ul>
+        </details>
     }
 }
 

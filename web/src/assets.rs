@@ -9,6 +9,8 @@ use web_sys::{ReadableStreamDefaultReader, Response};
 /// The shipped weights and their model card, relative to the page.
 pub const WEIGHTS_URL: &str = "model/dga.dgaw";
 pub const CARD_URL: &str = "model/card.json";
+/// The shipped allow-list, fetched after the model so it never delays the first verdict.
+pub const ALLOW_URL: &str = "model/allow.txt";
 
 /// A JS error (or thrown value) as text for the visitor.
 pub fn describe(err: &JsValue) -> String {

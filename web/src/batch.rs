@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use model_core::extract;
 use model_core::report::{CSV_HEADER, csv_row};
-use model_core::{DomainError, RiskThresholds, Verdict};
+use model_core::{AllowList, DomainError, RiskThresholds, Verdict};
 use wasm_bindgen::JsCast;
 
 use crate::app::{ModelState, Shared};
@@ -98,6 +98,7 @@ pub fn Batch() -> impl IntoView {
         let needle = filter.get().to_lowercase();
         let risk = risk_filter.get();
         let thresholds = shared.thresholds.get();
+        let allow = shared.allow.get();
         let order = order.get();
         outcome.with(|o| {
             let mut rows: Vec<&Row> = o
@@ -107,7 +108,7 @@ pub fn Batch() -> impl IntoView {
                 .filter(|r| match (&r.verdict.result, risk.as_str()) {
                     (_, "all") => true,
                     (Err(_), "error") => true,
-                    (Ok(s), level) => thresholds.risk(s.p_dga).as_str() == level,
+                    (Ok(s), level) => thresholds.risk_with(s, &allow).as_str() == level,
                     _ => false,
                 })
                 .collect();
@@ -132,7 +133,13 @@ pub fn Batch() -> impl IntoView {
     let histogram = Memo::new(move |_| outcome.with(|o| bin_counts(&o.rows)));
 
     let download = move |_| {
-        let csv = outcome.with_untracked(|o| to_csv(&o.rows, shared.thresholds.get_untracked()));
+        let csv = outcome.with_untracked(|o| {
+            to_csv(
+                &o.rows,
+                shared.thresholds.get_untracked(),
+                &shared.allow.get_untracked(),
+            )
+        });
         if let Err(e) = assets::download("dga-verdicts.csv", "text/csv", &csv) {
             outcome.update(|o| o.note = Some(format!("download failed: {e}")));
         }
@@ -166,6 +173,7 @@ pub fn Batch() -> impl IntoView {
                     <option value="high">"high risk"</option>
                     <option value="medium">"medium risk"</option>
                     <option value="low">"low risk"</option>
+                    <option value="allowed">"allowed"</option>
                     <option value="error">"not scored"</option>
                 </select>
                 <select id="batch-order" on:change=move |ev| set_order.set(match event_target_value(&ev).as_str() {
@@ -185,13 +193,14 @@ pub fn Batch() -> impl IntoView {
                 let (rows, total) = visible();
                 let shown = rows.len();
                 let thresholds = shared.thresholds.get();
+                let allow = shared.allow.get();
                 view! {
                     <p class="muted" id="batch-shown">{
                         if total > shown { format!("showing {shown} of {total} rows; the CSV has all") } else { format!("{total} rows") }
                     }</p>
                     <table id="batch-table">
                         <thead><tr><th>"line"</th><th>"input"</th><th>"domain"</th><th>"p_dga"</th><th>"risk"</th></tr></thead>
-                        <tbody>{rows.into_iter().map(|r| row_view(r, thresholds)).collect_view()}</tbody>
+                        <tbody>{rows.into_iter().map(|r| row_view(r, thresholds, &allow)).collect_view()}</tbody>
                     </table>
                 }
             }}
@@ -199,10 +208,10 @@ pub fn Batch() -> impl IntoView {
     }
 }
 
-fn row_view(row: Row, thresholds: RiskThresholds) -> impl IntoView {
+fn row_view(row: Row, thresholds: RiskThresholds, allow: &AllowList) -> impl IntoView + use<> {
     let (domain, p, risk, class) = match &row.verdict.result {
         Ok(s) => {
-            let risk = thresholds.risk(s.p_dga).as_str();
+            let risk = thresholds.risk_with(s, allow).as_str();
             (
                 s.domain.name.clone(),
                 format!("{:.4}", s.p_dga),
@@ -323,14 +332,15 @@ fn file_to_list(name: &str, content: &str) -> (String, Option<String>) {
 
 /// All rows as CSV (same columns as `trainer predict`, plus the input line), with the risk at
 /// the thresholds on screen.
-fn to_csv(rows: &[Row], thresholds: RiskThresholds) -> String {
+fn to_csv(rows: &[Row], thresholds: RiskThresholds, allow: &AllowList) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header: Vec<&str> = std::iter::once("line").chain(CSV_HEADER).collect();
     let _ = writer.write_record(&header);
     for row in rows {
         let mut verdict: Verdict = row.verdict.clone();
         if let Ok(s) = &mut verdict.result {
-            s.risk = thresholds.risk(s.p_dga);
+            s.allowed = allow.entry_for(&s.domain).map(str::to_owned);
+            s.risk = thresholds.risk_of(s);
         }
         let cells = csv_row(&verdict);
         let _ = writer.write_record(std::iter::once(row.line.to_string()).chain(cells));

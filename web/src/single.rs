@@ -135,7 +135,25 @@ fn AnswerView(
         .into_any(),
         Ok(scored) => {
             let p = scored.p_dga;
-            let risk = move || shared.thresholds.get().risk(p).as_str();
+            // Stored so the closure is `Copy`: it is read by the class and by the text.
+            let judged = StoredValue::new(scored.clone());
+            let risk = move || {
+                let allow = shared.allow.get();
+                let thresholds = shared.thresholds.get();
+                judged.with_value(|s| thresholds.risk_with(s, &allow).as_str())
+            };
+            let domain = scored.domain.clone();
+            let allowed_by = move || {
+                let allow = shared.allow.get();
+                allow.entry_for(&domain).map(|entry| {
+                    view! {
+                        <p id="single-allowed">
+                            "On the allow-list (" <code>{entry.to_owned()}</code>
+                            "): reported, never alerted; its score is kept for reference."
+                        </p>
+                    }
+                })
+            };
             view! {
                 <div class="verdict">
                     <p>
@@ -143,6 +161,7 @@ fn AnswerView(
                         " p_dga " <strong id="single-p">{format!("{p:.4}")}</strong>
                         <span class="muted">" (log-odds " {format!("{:.2}", scored.logit)} ")"</span>
                     </p>
+                    {allowed_by}
                     <dl>
                         <dt>"Normalised"</dt><dd id="single-domain">{scored.domain.name.clone()}</dd>
                         <dt>"Registrable domain"</dt><dd>{scored.domain.registrable_domain.clone()}</dd>

@@ -14,8 +14,8 @@ const PROFILE: &str = "wasm-release";
 /// The browser-test tools' folder (playwright-core, binaryen's wasm-opt), installed by npm.
 pub const E2E_DIR: &str = "web/e2e";
 
-/// What a static host serves: the page, its wasm, the weights and the model card.
-const SERVED_FILES: [&str; 7] = [
+/// What a static host serves: the page, its wasm, the weights, the model card and allow-list.
+const SERVED_FILES: [&str; 8] = [
     "index.html",
     "main.js",
     "sw.js",
@@ -23,6 +23,7 @@ const SERVED_FILES: [&str; 7] = [
     "favicon.svg",
     "model/dga.dgaw",
     "model/card.json",
+    "model/allow.txt",
 ];
 const SERVED_DIRS: [&str; 1] = ["pkg/"];
 /// Extra files only the browser tests see (a corrupt weights file).
@@ -205,12 +206,14 @@ fn gzip_len(bytes: &[u8]) -> Result<usize> {
 pub fn print_sizes() -> Result<()> {
     println!("{:<28} {:>10} {:>10}", "file", "raw KiB", "gzip KiB");
     let mut first = (0, 0);
-    // The model card is fetched after the model is ready, so it is not counted before the first verdict.
+    // The model card and allow-list are fetched after the model is ready, so they are not
+    // counted before the first verdict.
     for file in [
         "pkg/web_bg.wasm",
         "pkg/web.js",
         "model/dga.dgaw",
         "model/card.json",
+        "model/allow.txt",
         "pkg/gpu/web_gpu_bg.wasm",
         "pkg/gpu/web_gpu.js",
     ] {
@@ -218,7 +221,7 @@ pub fn print_sizes() -> Result<()> {
             continue;
         };
         let gz = gzip_len(&bytes)?;
-        if !file.contains("gpu") && !file.contains("card") {
+        if !file.contains("gpu") && !file.contains("card") && !file.contains("allow") {
             first = (first.0 + bytes.len(), first.1 + gz);
         }
         println!(
