@@ -66,4 +66,51 @@ pub struct ModelCard {
     /// Median trigram rarity (bits) of the test split's benign and DGA names, for scale.
     pub rarity_median_benign: f32,
     pub rarity_median_dga: f32,
+    /// How well the family head names families, when the weights carry one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<FamilyAccuracy>,
+}
+
+/// The family head measured on DGA names of families it was fitted on (every DGA name of the
+/// test split, whatever its `p_dga`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FamilyAccuracy {
+    pub n: usize,
+    /// Share of names whose family is the head's first guess.
+    pub top1_micro: f64,
+    /// The same averaged over families, each family counting once.
+    pub top1_macro: f64,
+    /// Share of names whose family is among the head's three guesses.
+    pub top3_micro: f64,
+    pub top3_macro: f64,
+    /// Share of these known-family names answered `unknown` at the shipped threshold.
+    pub unknown: f64,
+    /// Share of names of families kept out of the head's fit that it answered `unknown` (test
+    /// split; each family held out once in five folds): the open-set check.
+    pub unknown_on_held_out: f64,
+    /// The same averaged over the held-out families.
+    pub unknown_on_held_out_macro: f64,
+    pub families: Vec<FamilyAccuracyRow>,
+    /// The most frequent mistakes, most frequent first.
+    pub confused: Vec<Confusion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FamilyAccuracyRow {
+    pub family: String,
+    pub n: usize,
+    pub top1: f64,
+    pub top3: f64,
+    /// Share answered `unknown`.
+    pub unknown: f64,
+}
+
+/// Names of `family` that the head took for `taken_for`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confusion {
+    pub family: String,
+    pub taken_for: String,
+    pub n: usize,
+    /// `n` over the family's names.
+    pub share: f64,
 }

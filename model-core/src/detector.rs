@@ -11,6 +11,13 @@ use crate::normalise::{Domain, DomainError, normalise};
 use crate::tokeniser::Tokeniser;
 use crate::weights::{WeightsError, decode_weights};
 
+/// `p_dga` at and above which a verdict is `dga`: the threshold every F1 here is measured at,
+/// and the one above which a verdict names a family.
+pub const DECISION_P: f32 = 0.5;
+
+/// Families a verdict lists: the family head's best guess and its two runners-up.
+pub const FAMILY_TOP: usize = 3;
+
 /// Sequences per forward pass by default: bounds memory on any input, and on the CPU backends
 /// small batches of similar length measured fastest (`trainer bench`).
 pub const DEFAULT_BATCH: usize = 128;
@@ -95,6 +102,90 @@ pub struct Scored {
     /// The allow-list entry that covers this name, if any (its `risk` is then `allowed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed: Option<String>,
+    /// Which generator made the name, for names the verdict calls DGA (`p_dga` >= 0.5, not
+    /// allowed) when the weights carry a family head; benign verdicts name no family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<Family>,
+}
+
+/// The family head's answer for a DGA verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Family {
+    /// The most probable family, or `unknown` when its probability is under the head's
+    /// threshold (see [`crate::FamilyConfig`]).
+    pub name: String,
+    /// The head's probability of its best guess (also when the answer is `unknown`).
+    pub p: f32,
+    /// The most probable families with their probabilities, best first.
+    pub top: Vec<(String, f32)>,
+}
+
+/// What `Family::name` says when the head is not confident.
+pub const UNKNOWN_FAMILY: &str = "unknown";
+
+/// The model's raw output for one token sequence, before the verdict is assembled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SequenceScore {
+    /// DGA log-odds (transformer plus n-gram part), before the anomaly model's shift.
+    pub logit: f32,
+    /// The family head's most probable classes as (index, probability), best first; empty
+    /// without a head.
+    pub family: Vec<(u32, f32)>,
+}
+
+impl SequenceScore {
+    /// Reads one row of the flat layout [`Detector::score_width`] describes:
+    /// `[logit, p_1 .. p_k, index_1 .. index_k]`.
+    pub fn from_row(row: &[f32]) -> Self {
+        let logit = row.first().copied().unwrap_or(f32::NAN);
+        let k = row.len().saturating_sub(1) / 2;
+        let (probs, indices) = row[1.min(row.len())..].split_at(k);
+        Self {
+            logit,
+            family: indices
+                .iter()
+                .map(|&i| i as u32)
+                .zip(probs.iter().copied())
+                .collect(),
+        }
+    }
+
+    /// The inverse of [`SequenceScore::from_row`], `width` values long.
+    pub fn to_row(&self, width: usize) -> Vec<f32> {
+        let k = width.saturating_sub(1) / 2;
+        let mut row = vec![f32::NAN; width];
+        row[0] = self.logit;
+        for (j, &(class, p)) in self.family.iter().take(k).enumerate() {
+            (row[1 + j], row[1 + k + j]) = (p, class as f32);
+        }
+        row
+    }
+
+    /// From one row of the model's output as read back: the log-odds, then one probability per
+    /// family, of which the [`FAMILY_TOP`] largest are kept (picked here: the WebGPU backend
+    /// has no sort kernel, and its fallback would block).
+    fn from_output(row: &[f32]) -> Self {
+        let mut top: Vec<(u32, f32)> = Vec::with_capacity(FAMILY_TOP + 1);
+        for (class, &p) in row.iter().enumerate().skip(1) {
+            if top.len() < FAMILY_TOP || p > top[top.len() - 1].1 {
+                let at = top.iter().position(|&(_, q)| p > q).unwrap_or(top.len());
+                top.insert(at, (class as u32 - 1, p));
+                top.truncate(FAMILY_TOP);
+            }
+        }
+        Self {
+            logit: row.first().copied().unwrap_or(f32::NAN),
+            family: top,
+        }
+    }
+
+    /// A score whose read failed: NaN log-odds (reported as such, never dropped), no family.
+    fn failed() -> Self {
+        Self {
+            logit: f32::NAN,
+            family: Vec::new(),
+        }
+    }
 }
 
 /// The answer for one input: a score, or why the input could not be scored.
@@ -166,48 +257,79 @@ impl<B: Backend> Detector<B> {
     /// use [`Detector::score_async`] on WebGPU.
     pub fn score<S: AsRef<str>>(&self, inputs: &[S]) -> Vec<Verdict> {
         let prepared = self.prepare(inputs);
-        let logits = self.logits_of_sequences(&prepared.sequences);
-        self.assemble(inputs, prepared, logits)
+        let scores = self.scores_of_sequences(&prepared.sequences);
+        self.assemble(inputs, prepared, scores)
     }
 
     /// [`Detector::score`] with asynchronous tensor reads, for backends that cannot block.
     pub async fn score_async<S: AsRef<str>>(&self, inputs: &[S]) -> Vec<Verdict> {
         let prepared = self.prepare(inputs);
-        let logits = self.logits_of_sequences_async(&prepared.sequences).await;
-        self.assemble(inputs, prepared, logits)
+        let scores = self.scores_of_sequences_async(&prepared.sequences).await;
+        self.assemble(inputs, prepared, scores)
     }
 
     /// DGA log-odds (see [`Scored::logit`]) for already tokenised sequences, in their order.
     pub fn logits_of_sequences<S: AsRef<[u32]>>(&self, sequences: &[S]) -> Vec<f32> {
-        let mut logits = vec![0.0; sequences.len()];
-        for chunk in length_sorted_chunks(sequences, self.batch_size) {
-            let values = self.logit_tensor(&chunk, sequences).try_into_data();
-            scatter(
-                &chunk,
-                values.ok().and_then(|d| d.to_vec::<f32>().ok()),
-                &mut logits,
-            );
-        }
-        logits
+        let scores = self.scores_of_sequences(sequences);
+        scores.into_iter().map(|s| s.logit).collect()
     }
 
     /// [`Detector::logits_of_sequences`] with asynchronous tensor reads, for backends that cannot block.
     pub async fn logits_of_sequences_async<S: AsRef<[u32]>>(&self, sequences: &[S]) -> Vec<f32> {
-        let mut logits = vec![0.0; sequences.len()];
-        for chunk in length_sorted_chunks(sequences, self.batch_size) {
-            let values = self.logit_tensor(&chunk, sequences).into_data_async().await;
-            scatter(
-                &chunk,
-                values.ok().and_then(|d| d.to_vec::<f32>().ok()),
-                &mut logits,
-            );
-        }
-        logits
+        let scores = self.scores_of_sequences_async(sequences).await;
+        scores.into_iter().map(|s| s.logit).collect()
     }
 
-    /// `[chunk]` DGA log-odds for the sequences at `chunk`'s indices: with two classes the
+    /// Log-odds and family guesses for already tokenised sequences, in their order.
+    pub fn scores_of_sequences<S: AsRef<[u32]>>(&self, sequences: &[S]) -> Vec<SequenceScore> {
+        let mut scores = vec![SequenceScore::failed(); sequences.len()];
+        for chunk in length_sorted_chunks(sequences, self.batch_size) {
+            let values = self.score_tensor(&chunk, sequences).try_into_data();
+            let values = values.ok().and_then(|d| d.to_vec::<f32>().ok());
+            self.scatter(&chunk, values, &mut scores);
+        }
+        scores
+    }
+
+    /// [`Detector::scores_of_sequences`] with asynchronous tensor reads.
+    pub async fn scores_of_sequences_async<S: AsRef<[u32]>>(
+        &self,
+        sequences: &[S],
+    ) -> Vec<SequenceScore> {
+        let mut scores = vec![SequenceScore::failed(); sequences.len()];
+        for chunk in length_sorted_chunks(sequences, self.batch_size) {
+            let values = self.score_tensor(&chunk, sequences).into_data_async().await;
+            let values = values.ok().and_then(|d| d.to_vec::<f32>().ok());
+            self.scatter(&chunk, values, &mut scores);
+        }
+        scores
+    }
+
+    /// Values per sequence in the flat layout of [`Detector::scores_of_sequences_flat`]: the
+    /// log-odds, then with a family head the top probabilities and then their class indices.
+    pub fn score_width(&self) -> usize {
+        let families = self.config.family.as_ref().map_or(0, |f| f.names.len());
+        1 + 2 * FAMILY_TOP.min(families)
+    }
+
+    /// [`Detector::scores_of_sequences_async`] as one flat array of [`Detector::score_width`]
+    /// values per sequence (read back with [`SequenceScore::from_row`]): what crosses from the
+    /// page's WebGPU module to the page.
+    pub async fn scores_of_sequences_flat<S: AsRef<[u32]>>(&self, sequences: &[S]) -> Vec<f32> {
+        let width = self.score_width();
+        let scores = self.scores_of_sequences_async(sequences).await;
+        scores.iter().flat_map(|s| s.to_row(width)).collect()
+    }
+
+    /// Values per sequence that the model's output holds: the log-odds and, with a family head,
+    /// one probability per family.
+    fn output_width(&self) -> usize {
+        1 + self.config.family.as_ref().map_or(0, |f| f.names.len())
+    }
+
+    /// `[chunk, output_width]` rows for the sequences at `chunk`'s indices. With two classes the
     /// softmax probability of `dga` is the sigmoid of the difference of the two logits.
-    fn logit_tensor<S: AsRef<[u32]>>(&self, chunk: &[usize], sequences: &[S]) -> Tensor<B, 1> {
+    fn score_tensor<S: AsRef<[u32]>>(&self, chunk: &[usize], sequences: &[S]) -> Tensor<B, 2> {
         let mut rows: Vec<&[u32]> = chunk.iter().map(|&i| sequences[i].as_ref()).collect();
         let n = rows.len();
         if self.shapes == Shapes::Fixed && n < self.batch_size {
@@ -215,10 +337,28 @@ impl<B: Backend> Detector<B> {
             rows.resize(self.batch_size, rows[0]);
         }
         let batch = self.model.batch_shaped(&rows, self.shapes, &self.device);
-        let logits = self.model.forward(batch); // [rows, 2]
+        let (logits, family) = self.model.forward_heads(batch); // [rows, 2], [rows, families]
         let legit = logits.clone().slice([0..n, 0..1]); // [chunk, 1]
         let dga = logits.slice([0..n, 1..2]); // [chunk, 1]
-        (dga - legit).reshape([n])
+        let logit = dga - legit; // [chunk, 1]
+        match family {
+            Some(family) => {
+                let probs = burn::tensor::activation::softmax(family.slice(0..n), 1); // [chunk, families]
+                Tensor::cat(vec![logit, probs], 1) // [chunk, 1 + families]
+            }
+            None => logit,
+        }
+    }
+
+    /// Writes a chunk's rows back to their input positions; a failed read leaves NaN, never a gap.
+    fn scatter(&self, chunk: &[usize], values: Option<Vec<f32>>, out: &mut [SequenceScore]) {
+        let width = self.output_width();
+        let Some(values) = values.filter(|v| v.len() == chunk.len() * width) else {
+            return;
+        };
+        for (&i, row) in chunk.iter().zip(values.chunks(width)) {
+            out[i] = SequenceScore::from_output(row);
+        }
     }
 
     /// What the anomaly model adds to the transformer's log-odds of a registrable label: every
@@ -241,15 +381,15 @@ impl<B: Backend> Detector<B> {
         Prepared { domains, sequences }
     }
 
-    /// One verdict per input from [`Detector::prepare`]'s output and the log-odds of its
+    /// One verdict per input from [`Detector::prepare`]'s output and the scores of its
     /// `sequences`, in order.
     pub fn assemble<S: AsRef<str>>(
         &self,
         inputs: &[S],
         prepared: Prepared,
-        logits: Vec<f32>,
+        scores: Vec<SequenceScore>,
     ) -> Vec<Verdict> {
-        let mut logits = logits.into_iter();
+        let mut scores = scores.into_iter();
         inputs
             .iter()
             .zip(prepared.domains)
@@ -260,21 +400,43 @@ impl<B: Backend> Detector<B> {
                     let model = self.config.anomaly.as_ref();
                     let anomaly = model.and_then(|m| m.score(domain.registrable_label()));
                     let shift = model.zip(anomaly).map_or(0.0, |(m, a)| m.shift_of(a));
-                    let logit = logits.next().unwrap_or(f32::NAN) + shift;
+                    let score = scores.next().unwrap_or_else(SequenceScore::failed);
+                    let logit = score.logit + shift;
+                    let p_dga = sigmoid(logit);
                     let allowed = self.allow.entry_for(&domain).map(str::to_owned);
+                    let family = (p_dga >= DECISION_P && allowed.is_none())
+                        .then(|| self.family(&score.family))
+                        .flatten();
                     let mut scored = Scored {
                         domain,
-                        p_dga: sigmoid(logit),
+                        p_dga,
                         logit,
                         risk: Risk::Low,
                         anomaly,
                         allowed,
+                        family,
                     };
                     scored.risk = self.thresholds.risk_of(&scored);
                     scored
                 }),
             })
             .collect()
+    }
+}
+
+impl<B: Backend> Detector<B> {
+    /// Names the family head's top classes; `None` without a head.
+    fn family(&self, top: &[(u32, f32)]) -> Option<Family> {
+        let config = self.config.family.as_ref()?;
+        let named = |&(i, p): &(u32, f32)| Some((config.names.get(i as usize)?.clone(), p));
+        let top: Vec<(String, f32)> = top.iter().filter_map(named).collect();
+        let (best, p) = top.first()?.clone();
+        let name = if p >= config.unknown_below {
+            best
+        } else {
+            UNKNOWN_FAMILY.to_owned()
+        };
+        Some(Family { name, p, top })
     }
 }
 
@@ -292,14 +454,6 @@ fn length_sorted_chunks<S: AsRef<[u32]>>(sequences: &[S], batch_size: usize) -> 
         .chunks(batch_size.max(1))
         .map(<[usize]>::to_vec)
         .collect()
-}
-
-/// Writes a chunk's values back to their input positions; a failed read leaves NaN, never a gap.
-fn scatter(chunk: &[usize], values: Option<Vec<f32>>, out: &mut [f32]) {
-    let values = values.unwrap_or_else(|| vec![f32::NAN; chunk.len()]);
-    for (&i, v) in chunk.iter().zip(values) {
-        out[i] = v;
-    }
 }
 
 #[cfg(test)]
@@ -380,6 +534,19 @@ mod tests {
         inputs.insert(333, "ablefell.net".into());
         let together = det.score(&inputs)[333].result.clone().unwrap().p_dga;
         assert!((alone - together).abs() < 1e-5);
+    }
+
+    #[test]
+    fn the_likeliest_families_are_kept_best_first_and_survive_the_flat_layout() {
+        let s = SequenceScore::from_output(&[1.5, 0.1, 0.4, 0.05, 0.3, 0.15]);
+        assert_eq!(s.logit, 1.5);
+        assert_eq!(s.family, vec![(1, 0.4), (3, 0.3), (4, 0.15)]);
+        assert_eq!(SequenceScore::from_row(&s.to_row(7)), s);
+        // Fewer families than places: all of them.
+        assert_eq!(
+            SequenceScore::from_output(&[0.0, 0.2, 0.8]).family,
+            vec![(1, 0.8), (0, 0.2)]
+        );
     }
 
     #[test]

@@ -16,9 +16,12 @@ pub mod weights;
 
 pub use allow::AllowList;
 pub use batch::{SEQ_MULTIPLE, Shapes, TokenBatch};
-pub use card::{ModelCard, Report};
-pub use detector::{Detector, Prepared, Risk, RiskThresholds, Scored, Verdict, sigmoid};
-pub use model::{DgaModel, ModelConfig, ModelSize};
+pub use card::{Confusion, FamilyAccuracy, FamilyAccuracyRow, ModelCard, Report};
+pub use detector::{
+    DECISION_P, Detector, FAMILY_TOP, Family, Prepared, Risk, RiskThresholds, Scored,
+    SequenceScore, UNKNOWN_FAMILY, Verdict, sigmoid,
+};
+pub use model::{DgaModel, FamilyConfig, ModelConfig, ModelSize};
 pub use normalise::{Domain, DomainError, normalise};
 pub use tokeniser::{InputView, Tokeniser, TokeniserConfig};
 pub use weights::{WeightsError, decode_weights, encode_weights, replace_config};

@@ -1,5 +1,6 @@
 //! The classifier: learned character, character n-gram and position embeddings, a pre-norm
-//! transformer encoder with a padding mask, and a linear head on the class token.
+//! transformer encoder with a padding mask, a linear head on the class token, and optionally a
+//! second linear head on the same token that names the DGA family.
 
 use burn::nn::attention::MhaInput;
 use burn::nn::transformer::{
@@ -45,6 +46,25 @@ pub struct ModelConfig {
     /// every consumer reports the same `anomaly` beside `p_dga`. Not part of the forward pass.
     #[config(default = "None")]
     pub anomaly: Option<AnomalyModel>,
+    /// The family head's classes and when it answers `unknown`; fitted by the trainer on the
+    /// class token after the transformer (see [`FamilyConfig`]).
+    #[config(default = "None")]
+    pub family: Option<FamilyConfig>,
+}
+
+/// What the family head names, and when it declines to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FamilyConfig {
+    /// The head's classes, in output order: the DGA families of the training data.
+    pub names: Vec<String>,
+    /// Below this top-1 probability the answer is `unknown`: chosen on families kept out of the
+    /// head's training, because a family never seen is the normal case in the wild.
+    pub unknown_below: f32,
+    /// Share of names of families kept out of the head's fit that it answered `unknown` at that
+    /// threshold (test split; micro, then macro over families): measured when the threshold was
+    /// chosen, and kept here because the weights alone cannot reproduce it.
+    #[serde(default)]
+    pub unknown_on_held_out: [f32; 2],
 }
 
 /// Named model sizes, so side-by-side runs mean the same thing everywhere.
@@ -93,6 +113,8 @@ pub struct DgaModel<B: Backend> {
     head: Linear<B>,
     /// `[WIDE_BUCKETS, 1]` weight of each hashed n-gram; row 0 is 0.
     wide: Option<Embedding<B>>,
+    /// `3 * d_model -> families` on [`DgaModel::family_features`] (see [`FamilyConfig`]).
+    family: Option<Linear<B>>,
 }
 
 impl ModelConfig {
@@ -120,6 +142,10 @@ impl ModelConfig {
             wide: self.wide.then(|| Embedding {
                 weight: burn::module::Param::from_tensor(Tensor::zeros([WIDE_BUCKETS, 1], device)),
             }),
+            family: self
+                .family
+                .as_ref()
+                .map(|f| LinearConfig::new(3 * self.d_model, f.names.len()).init(device)),
         }
     }
 }
@@ -136,6 +162,53 @@ impl<B: Backend> DgaModel<B> {
     /// If the model has a wide part and `batch` was not packed with its ids: build batches with
     /// [`DgaModel::batch`].
     pub fn forward(&self, batch: TokenBatch<B>) -> Tensor<B, 2> {
+        self.forward_heads(batch).0
+    }
+
+    /// Class logits as [`DgaModel::forward`] gives them and, when the model has a family head,
+    /// its family logits, from one pass.
+    ///
+    /// # Shapes
+    /// - output: `[batch, 2]` and `[batch, families]`
+    pub fn forward_heads(&self, batch: TokenBatch<B>) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
+        let batch_size = batch.tokens.dims()[0];
+        let wide_ids = batch.wide.clone();
+        let (cls, pooled) = self.encode(batch, self.family.is_some()); // [batch, d_model], [batch, 2 * d_model]
+        let family = self.family.as_ref().zip(pooled).map(|(head, pooled)| {
+            head.forward(Tensor::cat(vec![cls.clone(), pooled], 1)) // [batch, families]
+        });
+        let logits = self.head.forward(cls); // [batch, 2]
+        let logits = match (&self.wide, wide_ids) {
+            (Some(wide), Some(ids)) => {
+                let score = wide.forward(ids).sum_dim(1).reshape([batch_size, 1]); // [batch, 1]
+                logits + Tensor::cat(vec![score.zeros_like(), score], 1) // [batch, 2]
+            }
+            (Some(_), None) => panic!("a model with a wide part needs DgaModel::batch"),
+            (None, _) => logits,
+        };
+        (logits, family)
+    }
+
+    /// What the family head reads: the normalised class token, then the mean over the name's
+    /// positions of the embeddings and of the last layer's input. The class token alone was
+    /// trained to tell DGA from benign and keeps little of what tells generators apart (a
+    /// linear head on it named 62% of test names right); the pooled states keep the alphabet,
+    /// length and suffix.
+    ///
+    /// # Shapes
+    /// - output: `[batch, 3 * d_model]`
+    pub fn family_features(&self, batch: TokenBatch<B>) -> Tensor<B, 2> {
+        let (cls, pooled) = self.encode(batch, true);
+        let pooled = pooled.expect("asked for");
+        Tensor::cat(vec![cls, pooled], 1)
+    }
+
+    /// The normalised class token (what the DGA head reads) and, when asked, the masked means
+    /// of the embeddings and of the last layer's input.
+    ///
+    /// # Shapes
+    /// - output: `[batch, d_model]` and `[batch, 2 * d_model]`
+    fn encode(&self, batch: TokenBatch<B>, pool: bool) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
         let [batch_size, seq] = batch.tokens.dims();
         let [max_len, d_model] = self.positions.weight.dims();
         let mut positions = self.positions.weight.val().slice(0..seq.min(max_len)); // [seq, d_model]
@@ -153,27 +226,37 @@ impl<B: Backend> DgaModel<B> {
         if let Some(trigrams) = &self.trigrams {
             x = x + trigrams.forward(batch.trigrams); // [batch, seq, d_model]
         }
-        let cls = match self.encoder.layers.split_last() {
+        // Weights of each real position in a mean: 1, and 0 on padding.
+        let keep = pool.then(|| {
+            batch
+                .mask_pad
+                .clone()
+                .bool_not()
+                .float()
+                .unsqueeze_dim::<3>(2)
+        }); // [batch, seq, 1]
+        let mean = |x: Tensor<B, 3>, keep: &Tensor<B, 3>| {
+            let sum = (x * keep.clone()).sum_dim(1); // [batch, 1, d_model]
+            (sum / keep.clone().sum_dim(1)).reshape([batch_size, d_model]) // [batch, d_model]
+        };
+        let embedded = keep.as_ref().map(|keep| mean(x.clone(), keep));
+        let (cls, hidden) = match self.encoder.layers.split_last() {
             Some((last, earlier)) => {
                 let mut x = x;
                 for layer in earlier {
                     x = layer.forward(x, Some(batch.mask_pad.clone()), None); // [batch, seq, d_model]
                 }
-                class_token_output(last, x, batch.mask_pad) // [batch, 1, d_model]
+                let hidden = keep.as_ref().map(|keep| mean(x.clone(), keep));
+                (class_token_output(last, x, batch.mask_pad), hidden) // [batch, 1, d_model]
             }
-            None => x.slice([0..batch_size, 0..1]),
+            None => (x.slice([0..batch_size, 0..1]), embedded.clone()),
         };
         let cls = cls.reshape([batch_size, d_model]); // [batch, d_model]
-        // Pre-norm layers leave the residual stream unnormalised; normalise once before the head.
-        let logits = self.head.forward(self.norm.forward(cls)); // [batch, 2]
-        match (&self.wide, batch.wide) {
-            (Some(wide), Some(ids)) => {
-                let score = wide.forward(ids).sum_dim(1).reshape([batch_size, 1]); // [batch, 1]
-                logits + Tensor::cat(vec![score.zeros_like(), score], 1) // [batch, 2]
-            }
-            (Some(_), None) => panic!("a model with a wide part needs DgaModel::batch"),
-            (None, _) => logits,
-        }
+        // Pre-norm layers leave the residual stream unnormalised; normalise once before the heads.
+        let pooled = embedded
+            .zip(hidden)
+            .map(|(e, h)| Tensor::cat(vec![e, h], 1));
+        (self.norm.forward(cls), pooled)
     }
 
     /// Packs token sequences for this model: with the wide part's ids only when it has one, so
@@ -211,6 +294,43 @@ impl<B: Backend> DgaModel<B> {
             self.head.bias = Some(burn::module::Param::from_tensor(head_bias.val() + shift));
         }
         self
+    }
+
+    /// Adds the family head (`3 * d_model` inputs: fitted by the trainer on
+    /// [`DgaModel::family_features`]); the config must carry the matching [`FamilyConfig`] from
+    /// now on.
+    pub fn with_family(mut self, head: Linear<B>) -> Self {
+        self.family = Some(head);
+        self
+    }
+
+    /// Zeroes the bigram and trigram embedding rows whose ids the training data never used
+    /// (`used_*[id]` false). Training never moved them, so they hold their random start: they
+    /// carry no information, and zeros compress where random half-floats do not (the page's
+    /// download). Names made only of n-grams the training data had score exactly as before.
+    pub fn without_unused_ngrams(mut self, used_bigrams: &[bool], used_trigrams: &[bool]) -> Self {
+        let zero_unused = |table: &mut Embedding<B>, used: &[bool]| {
+            let weight = table.weight.val(); // [ids, d_model]
+            let [ids, _] = weight.dims();
+            let keep: Vec<f32> = (0..ids)
+                .map(|i| f32::from(used.get(i).copied().unwrap_or(true)))
+                .collect();
+            let keep =
+                Tensor::<B, 1>::from_floats(keep.as_slice(), &weight.device()).reshape([ids, 1]);
+            table.weight = burn::module::Param::from_tensor(weight * keep);
+        };
+        if let Some(table) = self.bigrams.as_mut() {
+            zero_unused(table, used_bigrams);
+        }
+        if let Some(table) = self.trigrams.as_mut() {
+            zero_unused(table, used_trigrams);
+        }
+        self
+    }
+
+    /// Whether the model has a family head.
+    pub fn has_family(&self) -> bool {
+        self.family.is_some()
     }
 
     /// Number of trainable scalars.

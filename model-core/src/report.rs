@@ -1,13 +1,15 @@
-//! The CSV row of a verdict, shared by `trainer predict` and the page's download so that both
-//! write the same columns and both defuse spreadsheet formulas the same way.
+//! The CSV and JSON rows of a verdict, shared by `trainer predict`, the HTTP API and the page's
+//! download so that all write the same columns and defuse spreadsheet formulas the same way.
 
 use std::borrow::Cow;
 
-use crate::detector::Verdict;
+use serde_json::{Value, json};
+
+use crate::detector::{DECISION_P, Verdict};
 
 /// Columns of every verdict CSV, in order. New columns go at the end, so that readers of the
 /// older columns by position keep working.
-pub const CSV_HEADER: [&str; 10] = [
+pub const CSV_HEADER: [&str; 12] = [
     "input",
     "domain",
     "registrable_domain",
@@ -18,10 +20,12 @@ pub const CSV_HEADER: [&str; 10] = [
     "suffix_known",
     "anomaly",
     "allowed",
+    "family",
+    "family_p",
 ];
 
 /// The CSV cells of one verdict, text cells already neutralised (see [`neutralise`]).
-pub fn csv_row(verdict: &Verdict) -> [String; 10] {
+pub fn csv_row(verdict: &Verdict) -> [String; 12] {
     match &verdict.result {
         Ok(s) => [
             neutralise(&verdict.input).into_owned(),
@@ -35,13 +39,17 @@ pub fn csv_row(verdict: &Verdict) -> [String; 10] {
             s.anomaly
                 .map_or(String::new(), |a| format!("{:.2}", a.bits)),
             neutralise(s.allowed.as_deref().unwrap_or("")).into_owned(),
+            s.family.as_ref().map_or(String::new(), |f| f.name.clone()),
+            s.family
+                .as_ref()
+                .map_or(String::new(), |f| format!("{:.3}", f.p)),
         ],
         Err(e) => unscored_row(&verdict.input, &e.to_string()),
     }
 }
 
 /// The CSV cells of an input that has no score, with the reason in `error`.
-pub fn unscored_row(input: &str, error: &str) -> [String; 10] {
+pub fn unscored_row(input: &str, error: &str) -> [String; 12] {
     let blank = String::new;
     [
         neutralise(input).into_owned(),
@@ -54,7 +62,49 @@ pub fn unscored_row(input: &str, error: &str) -> [String; 10] {
         blank(),
         blank(),
         blank(),
+        blank(),
+        blank(),
     ]
+}
+
+/// `dga` or `legit` for a scored verdict (an allowed name is `legit`); `None` for an input that
+/// could not be scored.
+pub fn classification(verdict: &Verdict) -> Option<&'static str> {
+    let s = verdict.result.as_ref().ok()?;
+    Some(if s.p_dga >= DECISION_P && s.allowed.is_none() {
+        "dga"
+    } else {
+        "legit"
+    })
+}
+
+/// One verdict as JSON: the CSV columns, plus `p_legit` and `classification` for clients of
+/// the free-text API and `family_top3` for DGA names. An unscorable input has `error` instead.
+pub fn json_row(verdict: &Verdict) -> Value {
+    match &verdict.result {
+        Ok(s) => json!({
+            "input": verdict.input,
+            "domain": s.domain.name,
+            "registrable_domain": s.domain.registrable_domain,
+            "suffix_known": s.domain.suffix_known,
+            "p_dga": s.p_dga,
+            "p_legit": 1.0 - s.p_dga,
+            "logit": s.logit,
+            "classification": classification(verdict).unwrap_or("legit"),
+            "risk": s.risk.as_str(),
+            "anomaly": s.anomaly.map(|a| a.bits),
+            "allowed": s.allowed,
+            "family": s.family.as_ref().map(|f| &f.name),
+            "family_p": s.family.as_ref().map(|f| f.p),
+            "family_top3": s.family.as_ref().map(|f| {
+                f.top
+                    .iter()
+                    .map(|(name, p)| json!({ "family": name, "p": p }))
+                    .collect::<Vec<_>>()
+            }),
+        }),
+        Err(e) => json!({ "input": verdict.input, "error": e.to_string() }),
+    }
 }
 
 /// Spreadsheets run cells that start with these as formulas; a quote makes them plain text.
@@ -88,6 +138,7 @@ mod tests {
                     unusual: false,
                 }),
                 allowed: None,
+                family: None,
             }),
         };
         let row = csv_row(&verdict);
@@ -97,6 +148,7 @@ mod tests {
         assert_eq!(row[5], "low");
         assert_eq!(row[7], "true");
         assert_eq!(row[8], "9.50");
+        assert_eq!(row[10], "");
     }
 
     #[test]

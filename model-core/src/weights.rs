@@ -13,7 +13,9 @@ use crate::model::{DgaModel, ModelConfig};
 
 const MAGIC: &[u8; 4] = b"DGAW";
 /// Version 2 added [`ModelConfig::wide`]; version 1 files read as having no wide part.
-const FORMAT_VERSION: u32 = 2;
+/// Version 3 added the family head ([`ModelConfig::family`] and its parameters); older files
+/// read as having none.
+const FORMAT_VERSION: u32 = 3;
 
 /// Why a weights blob cannot be loaded.
 #[derive(Debug, Error)]
@@ -121,6 +123,7 @@ fn split(bytes: &[u8]) -> Result<(ModelConfig, &[u8]), WeightsError> {
         }
         // Files from before the anomaly model read as having none.
         fields.entry("anomaly").or_insert(serde_json::Value::Null);
+        fields.entry("family").or_insert(serde_json::Value::Null);
     }
     let config: ModelConfig = serde_json::from_value(config).map_err(invalid)?;
     validate(&config)?;
@@ -139,6 +142,13 @@ fn validate(config: &ModelConfig) -> Result<(), WeightsError> {
         || config.n_layers > 64
     {
         return fail("sizes out of range");
+    }
+    if let Some(family) = &config.family
+        && (family.names.is_empty()
+            || family.names.len() > 100_000
+            || !(0.0..=1.0).contains(&family.unknown_below))
+    {
+        return fail("family head: 1 to 100,000 names and a threshold between 0 and 1");
     }
     Ok(())
 }
@@ -215,6 +225,58 @@ mod tests {
             replace_config(&bytes, &bigger),
             Err(WeightsError::Config(_))
         ));
+    }
+
+    #[test]
+    fn family_names_round_trip_and_benign_verdicts_name_no_family() {
+        use crate::detector::{Detector, UNKNOWN_FAMILY};
+        use crate::model::FamilyConfig;
+        use crate::tokeniser::WIDE_BUCKETS;
+        use burn::nn::LinearConfig;
+        let device = Default::default();
+        let names: Vec<String> = ["banjori", "conficker", "matsnu", "ramdo"]
+            .map(String::from)
+            .into();
+        // The n-gram part's bias moves every name's log-odds, so `bias` decides the verdict.
+        let detector = |bias: f32, unknown_below: f32| {
+            let config = ModelSize::Tiny
+                .config()
+                .with_wide(true)
+                .with_family(Some(FamilyConfig {
+                    names: names.clone(),
+                    unknown_below,
+                    unknown_on_held_out: [0.9, 0.8],
+                }));
+            let head = LinearConfig::new(3 * config.d_model, names.len()).init::<B>(&device);
+            let model = config.init::<B>(&device).with_family(head);
+            let model = model.with_wide(vec![0.0; WIDE_BUCKETS], bias);
+            let (back, model) =
+                decode_weights::<B>(&encode_weights(&config, model), &device).unwrap();
+            assert_eq!(back.family.as_ref().unwrap().names, names);
+            Detector::new(back, model, device)
+        };
+        let scored = |d: &Detector<B>| d.score(&["xjkd8f2h.com"])[0].result.clone().unwrap();
+
+        let dga = scored(&detector(20.0, 0.0));
+        assert!(dga.p_dga > 0.99);
+        let family = dga.family.expect("a DGA verdict names a family");
+        assert_eq!(family.name, family.top[0].0);
+        assert_eq!(family.p, family.top[0].1);
+        assert_eq!(family.top.len(), 3);
+        assert!(family.top.iter().all(|(n, _)| names.contains(n)));
+        assert!(family.top.windows(2).all(|w| w[0].1 >= w[1].1));
+
+        // Not confident enough: the head says so rather than forcing the nearest family.
+        let unsure = scored(&detector(20.0, 1.0)).family.unwrap();
+        assert_eq!(unsure.name, UNKNOWN_FAMILY);
+
+        let benign = scored(&detector(-20.0, 0.0));
+        assert!(benign.p_dga < 0.01);
+        assert_eq!(benign.family, None);
+        // So is an allowed name, whatever its score.
+        let mut allowed = detector(20.0, 0.0);
+        allowed.allow = crate::allow::AllowList::parse("xjkd8f2h.com").0;
+        assert_eq!(scored(&allowed).family, None);
     }
 
     /// The blob a version 1 writer made: no `wide` field in the config.

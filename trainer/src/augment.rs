@@ -27,6 +27,11 @@ pub const WORDLIST: &str = "synthetic-wordlist";
 /// The `family` of synthetic permutations of benign names.
 pub const PERMUTATION: &str = "synthetic-permutation";
 
+/// Whether a family label is one of ours rather than a real generator's.
+pub fn is_synthetic(family: &str) -> bool {
+    family == WORDLIST || family == PERMUTATION
+}
+
 #[derive(Args, Clone)]
 pub struct AugmentArgs {
     /// Synthetic DGA names of each kind (word list, permutation) added to the training split;

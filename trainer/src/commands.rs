@@ -119,6 +119,8 @@ pub(crate) struct TrainArgs {
     /// How much the benign-only anomaly score moves the log-odds (per bit above its line).
     #[arg(long, default_value_t = ANOMALY_WEIGHT)]
     pub(crate) anomaly_weight: f32,
+    #[command(flatten)]
+    pub(crate) family: crate::family::FitArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -220,9 +222,12 @@ pub(crate) struct PredictArgs {
     /// One domain (or URL, or log token) per line, or a CSV with a `domain` column; `-` or
     /// nothing reads stdin.
     pub(crate) input: Option<PathBuf>,
-    /// Write CSV here instead of stdout.
+    /// Write here instead of stdout.
     #[arg(long, short)]
     pub(crate) output: Option<PathBuf>,
+    /// CSV, or JSON lines (which add each DGA name's three likeliest families).
+    #[arg(long, value_enum, default_value = "csv")]
+    pub(crate) format: predict::Format,
     #[command(flatten)]
     pub(crate) scoring: ScoringArgs,
     #[arg(long, value_enum, default_value = "cpu")]
@@ -403,6 +408,14 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         )?;
     }
     weights = add_anomaly(&weights, &splits, args.anomaly_weight)?;
+    weights = crate::compact::compact(&weights, &splits.train, crate::compact::MANTISSA_BITS)?;
+    match crate::family::add_family(&weights, &splits, args.family)? {
+        Some((with, family)) => {
+            weights = with;
+            println!("{}", crate::family::render(&family));
+        }
+        None => eprintln!("no family head: the training split has fewer than two DGA families"),
+    }
     let shipped = run_dir.join("shipped.dgaw");
     write_atomic(&shipped, &weights)?;
     let (report, _, _) = dispatch(
@@ -595,6 +608,9 @@ pub(crate) fn run_card(args: CardArgs) -> Result<()> {
         bits.get(bits.len() / 2).copied().unwrap_or(f32::NAN)
     };
     let (rarity_median_benign, rarity_median_dga) = (median_rarity(false), median_rarity(true));
+    let detector =
+        Detector::<crate::backend::CpuBackend>::from_weights(&weights, Default::default())?;
+    let family = crate::family::measure(&detector, &splits.test);
     let data_name = args
         .data
         .data
@@ -617,6 +633,7 @@ pub(crate) fn run_card(args: CardArgs) -> Result<()> {
         benign_trigrams,
         rarity_median_benign,
         rarity_median_dga,
+        family,
     };
     write_atomic(&args.out, serde_json::to_string(&card)?.as_bytes())?;
     println!(
@@ -688,9 +705,9 @@ impl Job for PredictJob {
             Some(path) => {
                 let file = std::fs::File::create(path)
                     .with_context(|| format!("cannot create {}", path.display()))?;
-                predict::predict(&detector, input, std::io::BufWriter::new(file))?
+                predict::predict(&detector, input, std::io::BufWriter::new(file), args.format)?
             }
-            None => predict::predict(&detector, input, std::io::stdout().lock())?,
+            None => predict::predict(&detector, input, std::io::stdout().lock(), args.format)?,
         };
         let secs = started.elapsed().as_secs_f64();
         eprintln!(

@@ -6,7 +6,9 @@ mod backend;
 mod bench;
 mod bench_train;
 mod commands;
+mod compact;
 mod data;
+mod family;
 mod generalise;
 mod gpu;
 mod lines;
@@ -72,6 +74,12 @@ enum Command {
     Baseline(wide::BaselineArgs),
     /// Fit the linear n-gram part onto a trained transformer's weights (`train` does this itself).
     Wide(WideArgs),
+    /// Zero the n-gram embedding rows no training name uses (`train` does this itself): the
+    /// same verdicts for names made of n-grams seen in training, and a smaller page download.
+    Compact(compact::CompactArgs),
+    /// Fit the family head (which generator made a DGA name, or `unknown`) into weights
+    /// (`train` does this itself); `p_dga` does not change.
+    Family(family::FamilyArgs),
     /// Fit the benign-only anomaly model (`anomaly` beside `p_dga`) into weights (`train` does
     /// this itself); the parameters are kept byte for byte.
     Anomaly(AnomalyArgs),
@@ -113,6 +121,8 @@ fn run() -> Result<()> {
         Command::Baseline(args) => wide::run(args),
         Command::Wide(args) => run_wide(args),
         Command::Anomaly(args) => run_anomaly(args),
+        Command::Family(args) => family::run(args),
+        Command::Compact(args) => compact::run(args),
         Command::Generalise(args) => generalise::run(args),
     }
 }

@@ -316,6 +316,8 @@ impl Monitor {
                 "p_dga": scored.p_dga,
                 "risk": scored.risk.as_str(),
                 "anomaly": scored.anomaly.map(|a| a.bits),
+                "family": scored.family.as_ref().map(|f| &f.name),
+                "family_p": scored.family.as_ref().map(|f| f.p),
                 "source": sources[*source],
             });
             writeln!(alerts, "{alert}").context("cannot write an alert")?;

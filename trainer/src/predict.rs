@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
 use model_core::Detector;
 use model_core::extract::domain_column;
-use model_core::report::{CSV_HEADER, csv_row};
+use model_core::report::{CSV_HEADER, csv_row, json_row};
 
 use crate::lines::{Line, LossyLines};
 use crate::scoring::score_lines;
@@ -15,19 +15,65 @@ use crate::scoring::score_lines;
 /// Lines read and scored together; large enough to fill batches, small enough to stream.
 pub const CHUNK_LINES: usize = 8192;
 
-/// Reads one domain per line, or a CSV whose header has a `domain` column, and writes CSV.
-/// Nothing is dropped: a line that is not UTF-8, too long or a broken CSV row gets a row with
-/// its reason in `error`, and reading goes on.
+/// How `predict` writes its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    /// CSV with a header row (columns: [`CSV_HEADER`]).
+    #[default]
+    Csv,
+    /// One JSON object per line: the CSV columns, plus `family_top3`.
+    Json,
+}
+
+/// Rows out, in the chosen format (one per run: its size does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Rows<W: Write> {
+    Csv(csv::Writer<W>),
+    Json(W),
+}
+
+impl<W: Write> Rows<W> {
+    fn new(format: Format, output: W) -> Result<Self> {
+        Ok(match format {
+            Format::Csv => {
+                let mut writer = csv::Writer::from_writer(output);
+                writer.write_record(CSV_HEADER)?;
+                Rows::Csv(writer)
+            }
+            Format::Json => Rows::Json(output),
+        })
+    }
+
+    fn write(&mut self, verdict: &model_core::Verdict) -> Result<()> {
+        match self {
+            Rows::Csv(writer) => writer.write_record(csv_row(verdict))?,
+            Rows::Json(out) => writeln!(out, "{}", json_row(verdict))?,
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        match self {
+            Rows::Csv(writer) => writer.flush()?,
+            Rows::Json(out) => out.flush()?,
+        }
+        Ok(())
+    }
+}
+
+/// Reads one domain per line, or a CSV whose header has a `domain` column, and writes a row per
+/// input. Nothing is dropped: a line that is not UTF-8, too long or a broken CSV row gets a row
+/// with its reason in `error`, and reading goes on.
 pub fn predict<B: Backend>(
     detector: &Detector<B>,
     input: Box<dyn BufRead>,
     output: impl Write,
+    format: Format,
 ) -> Result<usize>
 where
     Detector<B>: Sync,
 {
-    let mut writer = csv::Writer::from_writer(output);
-    writer.write_record(CSV_HEADER)?;
+    let mut writer = Rows::new(format, output)?;
     let mut lines = LossyLines::new(input);
     let Some(first) = lines.next().transpose().context("cannot read input")? else {
         writer.flush()?;
@@ -109,14 +155,14 @@ fn cell_line(cell: &[u8]) -> Line {
 fn score_chunk<B: Backend, W: Write>(
     detector: &Detector<B>,
     chunk: &mut Vec<Line>,
-    writer: &mut csv::Writer<W>,
+    writer: &mut Rows<W>,
 ) -> Result<usize>
 where
     Detector<B>: Sync,
 {
     let n = chunk.len();
     for verdict in score_lines(detector, chunk) {
-        writer.write_record(csv_row(&verdict))?;
+        writer.write(&verdict)?;
     }
     chunk.clear();
     Ok(n)
@@ -143,6 +189,7 @@ mod tests {
             &detector(),
             Box::new(std::io::Cursor::new(input.to_owned())),
             &mut out,
+            Format::Csv,
         )
         .unwrap();
         csv::Reader::from_reader(out.as_slice())
@@ -185,7 +232,13 @@ mod tests {
     fn bytes_that_are_not_utf8_give_an_error_row_and_reading_goes_on() {
         let mut out = Vec::new();
         let input = b"example.com\nbad\xff.com\nqwe.org\n".to_vec();
-        predict(&detector(), Box::new(std::io::Cursor::new(input)), &mut out).unwrap();
+        predict(
+            &detector(),
+            Box::new(std::io::Cursor::new(input)),
+            &mut out,
+            Format::Csv,
+        )
+        .unwrap();
         let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(out.as_slice())
             .records()
             .map(Result::unwrap)

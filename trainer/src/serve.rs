@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use clap::Args;
 use model_core::extract::candidates;
-use model_core::report::{CSV_HEADER, csv_row};
+use model_core::report::{CSV_HEADER, classification, csv_row, json_row};
 use model_core::{Detector, Verdict, normalise};
 use serde_json::{Map, Value, json};
 
@@ -36,8 +36,6 @@ use metrics::Metrics;
 
 /// The model name in TensorFlow Serving paths (`/v1/models/dga:predict`).
 pub const MODEL_NAME: &str = "dga";
-/// The decision threshold of `classification`: the one F1 is measured at.
-const DGA_AT: f32 = 0.5;
 
 #[derive(Args, Clone, Debug)]
 pub struct ServeArgs {
@@ -300,36 +298,6 @@ async fn score_off_thread(
     Ok(verdicts)
 }
 
-/// One verdict as JSON: the `predict` columns, plus `p_legit` and `classification` for clients
-/// of the free-text API. An unscorable input has `error` instead of scores.
-fn verdict_json(verdict: &Verdict) -> Value {
-    match &verdict.result {
-        Ok(s) => json!({
-            "input": verdict.input,
-            "domain": s.domain.name,
-            "registrable_domain": s.domain.registrable_domain,
-            "suffix_known": s.domain.suffix_known,
-            "p_dga": s.p_dga,
-            "p_legit": 1.0 - s.p_dga,
-            "logit": s.logit,
-            "classification": classification(verdict).unwrap_or("legit"),
-            "risk": s.risk.as_str(),
-            "anomaly": s.anomaly.map(|a| a.bits),
-            "allowed": s.allowed,
-        }),
-        Err(e) => json!({ "input": verdict.input, "error": e.to_string() }),
-    }
-}
-
-fn classification(verdict: &Verdict) -> Option<&'static str> {
-    let s = verdict.result.as_ref().ok()?;
-    Some(if s.p_dga >= DGA_AT && s.allowed.is_none() {
-        "dga"
-    } else {
-        "legit"
-    })
-}
-
 fn parse_json(body: &Bytes) -> Result<Value, Response> {
     if body.is_empty() {
         return Err(error(StatusCode::BAD_REQUEST, "empty body; expected JSON"));
@@ -509,7 +477,7 @@ async fn tf_predict(state: &Arc<AppState>, body: &Bytes) -> Result<Response, Res
     let (lines, columnar) =
         tf_instances(&request).map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
     let verdicts = score_off_thread(state, lines).await?;
-    let answers: Vec<Value> = verdicts.iter().map(verdict_json).collect();
+    let answers: Vec<Value> = verdicts.iter().map(json_row).collect();
     let key = if columnar { "outputs" } else { "predictions" };
     Ok(axum::Json(json!({ key: answers })).into_response())
 }
@@ -547,6 +515,7 @@ async fn free_text(state: &Arc<AppState>, text: &str) -> Result<Response, Respon
                     "p_dga": s.p_dga,
                     "p_legit": 1.0 - s.p_dga,
                     "risk": s.risk.as_str(),
+                    "family": s.family.as_ref().map(|f| &f.name),
                 }),
             );
         }
@@ -647,7 +616,7 @@ async fn score(
             ),
         };
     }
-    axum::Json(Value::Array(verdicts.iter().map(verdict_json).collect())).into_response()
+    axum::Json(Value::Array(verdicts.iter().map(json_row).collect())).into_response()
 }
 
 #[cfg(test)]

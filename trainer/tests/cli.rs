@@ -147,7 +147,9 @@ fn shipped_weights_score_a_list_in_order() {
             "error",
             "suffix_known",
             "anomaly",
-            "allowed"
+            "allowed",
+            "family",
+            "family_p"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
@@ -173,6 +175,12 @@ fn shipped_weights_score_a_list_in_order() {
     let anomaly = |row: usize| rows[row][8].parse::<f32>().unwrap();
     assert!(anomaly(5) > anomaly(0) + 1.0, "{rows:?}");
     assert!(rows[3][8].is_empty() && rows[4][8].is_empty());
+    // The family head names a generator (or `unknown`) for DGA verdicts only.
+    assert!(
+        !rows[5][10].is_empty() && !rows[5][11].is_empty(),
+        "{rows:?}"
+    );
+    assert!(rows[0][10].is_empty() && rows[0][11].is_empty(), "{rows:?}");
 }
 
 #[test]

@@ -42,9 +42,10 @@ impl GpuScorer {
         self.adapter.clone()
     }
 
-    /// DGA log-odds of token sequences given back to back in `tokens`, each `lengths[i]` long;
-    /// resolves to a `Float32Array` in the same order.
-    pub fn logits(&self, tokens: Vec<u32>, lengths: Vec<u32>) -> Promise {
+    /// Scores of token sequences given back to back in `tokens`, each `lengths[i]` long;
+    /// resolves to a `Float32Array` of `Detector::score_width` values per sequence (DGA
+    /// log-odds, then the family head's top guesses), in the same order.
+    pub fn scores(&self, tokens: Vec<u32>, lengths: Vec<u32>) -> Promise {
         let detector = Rc::clone(&self.detector);
         future_to_promise(async move {
             let mut sequences = Vec::with_capacity(lengths.len());
@@ -57,8 +58,8 @@ impl GpuScorer {
                 sequences.push(sequence);
                 start = end;
             }
-            let logits = detector.logits_of_sequences_async(&sequences).await;
-            Ok(Float32Array::from(logits.as_slice()).into())
+            let scores = detector.scores_of_sequences_flat(&sequences).await;
+            Ok(Float32Array::from(scores.as_slice()).into())
         })
     }
 }

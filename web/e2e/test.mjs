@@ -37,11 +37,18 @@ await check("CPU: verdicts match native trainer predict, typed one by one", asyn
       assert.equal(got.domain, want.domain, want.input);
       assert.ok(Math.abs(got.p - want.p) < TOLERANCE, `${want.input}: page ${got.p}, native ${want.p}`);
       assert.match(got.timing, /CPU/);
+      // The family head: named for DGA verdicts as natively (`unknown` included), never for benign ones.
+      if (Math.abs(want.p - 0.5) > 0.01) {
+        if (want.family) assert.ok(got.family?.startsWith(want.family), `${want.input}: page family ${got.family}, native ${want.family}`);
+        else assert.equal(got.family, null, `${want.input}: a benign verdict named a family`);
+      }
     }
   }
   // A name under an unlisted root is scored, and the page says the suffix is not a listed one.
   await scoreOne(page, "xjkd8f2hqzpwv.bazar");
   assert.match(await page.textContent("#single-suffix"), /bazar[\s\S]*not on the public-suffix list/);
+  // A DGA verdict names the family with its probability and two runners-up (or says unknown).
+  assert.match(await page.textContent("#single-family"), /^([\w-]+ \d+\.\d% \(then: [\w-]+ \d+\.\d%, [\w-]+ \d+\.\d%\)|unknown: .*closest: .+)$/);
   // The benign-only anomaly score is shown beside p_dga: random letters are unusual, a brand is not.
   assert.match(await page.textContent("#single-anomaly"), /^\d+\.\d{2} bits: unusual for a benign name/);
   await scoreOne(page, "google.com");
@@ -138,11 +145,18 @@ await check("1,000 pasted names are all scored, and the CSV download has them al
   await page.fill("#batch-filter", "");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#batch-download")]);
   const csv = readFileSync(await download.path(), "utf8").trim().split("\n");
-  assert.equal(csv[0], "line,input,domain,registrable_domain,p_dga,logit,risk,error,suffix_known,anomaly,allowed");
+  assert.equal(csv[0], "line,input,domain,registrable_domain,p_dga,logit,risk,error,suffix_known,anomaly,allowed,family,family_p");
   assert.equal(csv.length, 1001);
   // Every row has a score; the anomaly is blank only for one-character labels.
-  assert.ok(csv.slice(1).every((row) => /,[01]\.\d{6},-?\d+\.\d{3},(high|medium|low|allowed),,true,(\d+\.\d{2})?,[^,]*$/.test(row)), "every row has a score");
-  assert.ok(csv.slice(1).filter((row) => /,\d+\.\d{2},[^,]*$/.test(row)).length > 990, "rows have an anomaly score");
+  assert.ok(csv.slice(1).every((row) => /,[01]\.\d{6},-?\d+\.\d{3},(high|medium|low|allowed),,true,(\d+\.\d{2})?,[^,]*,[^,]*,(\d\.\d{3})?$/.test(row)), "every row has a score");
+  assert.ok(csv.slice(1).filter((row) => /,\d+\.\d{2},[^,]*,[^,]*,[^,]*$/.test(row)).length > 990, "rows have an anomaly score");
+  // DGA verdicts name a family (or `unknown`) with its probability; benign ones leave both blank.
+  for (const row of csv.slice(1)) {
+    const p = Number(row.match(/,([01]\.\d{6}),/)[1]);
+    const family = row.match(/,([^,]*),([^,]*)$/);
+    if (p >= 0.5 && !/,allowed,/.test(row)) assert.ok(family[1] !== "" && /^\d\.\d{3}$/.test(family[2]), row);
+    else assert.equal(family[1] + family[2], "", row);
+  }
 
   // Log lines: hosts, URLs, e-mail addresses and IPs come out; a formula-looking input is defused.
   await page.fill("#batch-input", "GET https://Example.COM:8443/a?b=1 from 10.0.0.1\nmail bob@mail.example.org\n=1+2.example.com");

@@ -18,7 +18,7 @@ export async function gpuLoad(weights) {
   return await module.GpuScorer.create(weights);
 }
 
-// DGA log-odds for token sequences laid back to back.
-export async function gpuLogits(scorer, tokens, lengths) {
-  return await scorer.logits(tokens, lengths);
+// Scores (DGA log-odds, then family guesses) for token sequences laid back to back.
+export async function gpuScores(scorer, tokens, lengths) {
+  return await scorer.scores(tokens, lengths);
 }

@@ -199,7 +199,7 @@ pub fn Batch() -> impl IntoView {
                         if total > shown { format!("showing {shown} of {total} rows; the CSV has all") } else { format!("{total} rows") }
                     }</p>
                     <table id="batch-table">
-                        <thead><tr><th>"line"</th><th>"input"</th><th>"domain"</th><th>"p_dga"</th><th>"risk"</th></tr></thead>
+                        <thead><tr><th>"line"</th><th>"input"</th><th>"domain"</th><th>"p_dga"</th><th>"risk"</th><th>"family"</th></tr></thead>
                         <tbody>{rows.into_iter().map(|r| row_view(r, thresholds, &allow)).collect_view()}</tbody>
                     </table>
                 }
@@ -209,6 +209,13 @@ pub fn Batch() -> impl IntoView {
 }
 
 fn row_view(row: Row, thresholds: RiskThresholds, allow: &AllowList) -> impl IntoView + use<> {
+    let family = match &row.verdict.result {
+        Ok(s) if allow.entry_for(&s.domain).is_none() => s
+            .family
+            .as_ref()
+            .map_or(String::new(), |f| format!("{} {:.0}%", f.name, 100.0 * f.p)),
+        _ => String::new(),
+    };
     let (domain, p, risk, class) = match &row.verdict.result {
         Ok(s) => {
             let risk = thresholds.risk_with(s, allow).as_str();
@@ -239,6 +246,7 @@ fn row_view(row: Row, thresholds: RiskThresholds, allow: &AllowList) -> impl Int
             <td>{domain}</td>
             <td class="num">{p}</td>
             <td><span class=class>{risk}</span></td>
+            <td>{family}</td>
         </tr>
     }
 }
@@ -341,6 +349,10 @@ fn to_csv(rows: &[Row], thresholds: RiskThresholds, allow: &AllowList) -> String
         if let Ok(s) = &mut verdict.result {
             s.allowed = allow.entry_for(&s.domain).map(str::to_owned);
             s.risk = thresholds.risk_of(s);
+            if s.allowed.is_some() {
+                // Allowed names are benign by the visitor's word: no family, as in `predict`.
+                s.family = None;
+            }
         }
         let cells = csv_row(&verdict);
         let _ = writer.write_record(std::iter::once(row.line.to_string()).chain(cells));

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use burn::backend::Flex;
 use model_core::explain::{self, BenignTrigrams, NameFeatures};
-use model_core::{Detector, Domain, Verdict};
+use model_core::{Detector, Domain, SequenceScore, Verdict};
 use wasm_bindgen::prelude::*;
 
 use crate::assets::{describe, yield_to_browser};
@@ -18,8 +18,8 @@ extern "C" {
     async fn gpu_adapter() -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch, js_name = gpuLoad)]
     async fn gpu_load(weights: &[u8]) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(catch, js_name = gpuLogits)]
-    async fn gpu_logits(
+    #[wasm_bindgen(catch, js_name = gpuScores)]
+    async fn gpu_scores(
         scorer: &JsValue,
         tokens: &[u32],
         lengths: &[u32],
@@ -170,26 +170,31 @@ impl Engine {
         Ok(adapter.unwrap_or_default())
     }
 
-    /// DGA log-odds of token sequences on `backend`, yielding to the browser between steps and
-    /// reporting the fraction done.
-    pub async fn logits(
+    /// Log-odds and family guesses of token sequences on `backend`, yielding to the browser
+    /// between steps and reporting the fraction done.
+    pub async fn scores(
         &self,
         sequences: &[Vec<u32>],
         backend: Backend,
         progress: &dyn Fn(f64),
-    ) -> Result<Vec<f32>, String> {
+    ) -> Result<Vec<SequenceScore>, String> {
         let scorer = self.gpu.borrow().clone();
-        let mut logits = Vec::with_capacity(sequences.len());
+        let mut scores = Vec::with_capacity(sequences.len());
         match (backend, scorer) {
             (Backend::WebGpu, Some(scorer)) => {
+                let width = self.cpu.score_width();
                 for step in sequences.chunks(GPU_STEP) {
                     let lengths: Vec<u32> = step.iter().map(|s| s.len() as u32).collect();
                     let tokens: Vec<u32> = step.concat();
-                    let values = gpu_logits(&scorer, &tokens, &lengths)
+                    let values = gpu_scores(&scorer, &tokens, &lengths)
                         .await
                         .map_err(|e| describe(&e))?;
-                    logits.extend(js_sys::Float32Array::from(values).to_vec());
-                    progress(logits.len() as f64 / sequences.len() as f64);
+                    let values = js_sys::Float32Array::from(values).to_vec();
+                    if values.len() != step.len() * width {
+                        return Err("the WebGPU engine gave back scores of another shape".into());
+                    }
+                    scores.extend(values.chunks(width).map(SequenceScore::from_row));
+                    progress(scores.len() as f64 / sequences.len() as f64);
                 }
             }
             (Backend::WebGpu, None) => return Err("the WebGPU engine is not loaded".into()),
@@ -197,14 +202,14 @@ impl Engine {
                 // Steps taken in length order waste no padding; results go back in input order.
                 let mut order: Vec<usize> = (0..sequences.len()).collect();
                 order.sort_by_key(|&i| sequences[i].len());
-                logits.resize(sequences.len(), f32::NAN);
+                scores.resize(sequences.len(), SequenceScore::from_row(&[f32::NAN]));
                 for (done, step) in order.chunks(CPU_STEP).enumerate() {
                     let rows: Vec<&[u32]> = step.iter().map(|&i| sequences[i].as_slice()).collect();
-                    for (&i, logit) in step
+                    for (&i, score) in step
                         .iter()
-                        .zip(self.cpu.logits_of_sequences_async(&rows).await)
+                        .zip(self.cpu.scores_of_sequences_async(&rows).await)
                     {
-                        logits[i] = logit;
+                        scores[i] = score;
                     }
                     progress(
                         ((done + 1) * CPU_STEP).min(sequences.len()) as f64
@@ -216,7 +221,7 @@ impl Engine {
                 }
             }
         }
-        Ok(logits)
+        Ok(scores)
     }
 
     /// Verdicts for `inputs` in order, normalising here and scoring on `backend`.
@@ -227,8 +232,8 @@ impl Engine {
         progress: &dyn Fn(f64),
     ) -> Result<Vec<Verdict>, String> {
         let prepared = self.cpu.prepare(inputs);
-        let logits = self.logits(&prepared.sequences, backend, progress).await?;
-        Ok(self.cpu.assemble(inputs, prepared, logits))
+        let scores = self.scores(&prepared.sequences, backend, progress).await?;
+        Ok(self.cpu.assemble(inputs, prepared, scores))
     }
 
     /// Why a name scored as it did: its features and each character's pull on `p_dga`.
@@ -242,7 +247,8 @@ impl Engine {
         let features = explain::features(domain.registrable_label(), tokeniser, benign);
         let view = tokeniser.view(domain).to_owned();
         let variants = explain::deletion_variants(&tokeniser.encode(domain));
-        let logits = self.logits(&variants, backend, &|_| {}).await?;
+        let scores = self.scores(&variants, backend, &|_| {}).await?;
+        let logits: Vec<f32> = scores.iter().map(|s| s.logit).collect();
         let influence = explain::influence(&logits);
         // The model reads at most max_len - 1 characters; the rest has no influence to show.
         let characters = view

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use model_core::explain::Anomaly;
-use model_core::{DomainError, Scored};
+use model_core::{DomainError, Family, Scored, UNKNOWN_FAMILY};
 
 use crate::app::{ModelState, Shared};
 use crate::assets;
@@ -174,6 +174,10 @@ fn AnswerView(
                         </dd>
                         <dt>"Anomaly"</dt>
                         <dd id="single-anomaly">{anomaly_text(scored.anomaly)}</dd>
+                        {scored.family.as_ref().map(|family| view! {
+                            <dt>"Family"</dt>
+                            <dd id="single-family">{family_text(family)}</dd>
+                        })}
                     </dl>
                     <p class="muted" id="single-timing">{timing}</p>
                 </div>
@@ -184,6 +188,27 @@ fn AnswerView(
             }
             .into_any()
         }
+    }
+}
+
+/// The family head's answer with its two runners-up, e.g. `banjori 97.1% (then: pykspa 1.2%,
+/// simda 0.4%)`; `unknown` names the closest families all the same.
+fn family_text(family: &Family) -> String {
+    let percent = |(name, p): &(String, f32)| format!("{name} {:.1}%", 100.0 * p);
+    let rest: Vec<String> = family.top.iter().skip(1).map(percent).collect();
+    if family.name == UNKNOWN_FAMILY {
+        let all: Vec<String> = family.top.iter().map(percent).collect();
+        format!(
+            "unknown: no family the model knows fits well (closest: {})",
+            all.join(", ")
+        )
+    } else {
+        format!(
+            "{} {:.1}% (then: {})",
+            family.name,
+            100.0 * family.p,
+            rest.join(", ")
+        )
     }
 }
 
