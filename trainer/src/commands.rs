@@ -163,15 +163,57 @@ pub(crate) struct WideArgs {
     pub(crate) backend: BackendArg,
 }
 
+/// The data and weights of a command that adds to or rewrites existing weights.
 #[derive(Args)]
-pub(crate) struct AnomalyArgs {
+pub(crate) struct RewriteArgs {
     #[command(flatten)]
     pub(crate) data: DataArgs,
     #[arg(long, default_value = DEFAULT_WEIGHTS)]
     pub(crate) weights: PathBuf,
-    /// Where to write the weights with the anomaly model (default: over --weights).
+    /// Where to write the result (default: over --weights).
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
+}
+
+impl RewriteArgs {
+    /// Reads --weights and splits --data, hands both to `rewrite` and writes what it returns.
+    pub(crate) fn run(
+        &self,
+        rewrite: impl FnOnce(&[u8], &split::Splits) -> Result<Vec<u8>>,
+    ) -> Result<()> {
+        let (weights, _, splits) = weights_and_splits(&self.weights, &self.data)?;
+        let rewritten = rewrite(&weights, &splits)?;
+        write_weights(self.out.as_ref().unwrap_or(&self.weights), &rewritten)
+    }
+}
+
+/// Reads a weights file, and the labelled data split as its tokeniser reads names.
+pub(crate) fn weights_and_splits(
+    path: &Path,
+    data: &DataArgs,
+) -> Result<(Vec<u8>, ModelConfig, split::Splits)> {
+    let weights = read_weights(path)?;
+    let config =
+        decode_config(&weights).with_context(|| format!("{} is not usable", path.display()))?;
+    let splits = load_splits(data, &Tokeniser::new(config.tokeniser.clone()))?;
+    Ok((weights, config, splits))
+}
+
+/// Writes weights and says where and how large.
+pub(crate) fn write_weights(out: &Path, weights: &[u8]) -> Result<()> {
+    write_atomic(out, weights)?;
+    println!(
+        "wrote {} ({:.1} KiB)",
+        out.display(),
+        weights.len() as f64 / 1024.0
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub(crate) struct AnomalyArgs {
+    #[command(flatten)]
+    pub(crate) rewrite: RewriteArgs,
     /// How much the anomaly score moves the log-odds (per bit above its line).
     #[arg(long, default_value_t = ANOMALY_WEIGHT)]
     pub(crate) weight: f32,
@@ -481,27 +523,13 @@ pub(crate) fn add_anomaly(weights: &[u8], splits: &split::Splits, weight: f32) -
 }
 
 pub(crate) fn run_anomaly(args: AnomalyArgs) -> Result<()> {
-    let weights = read_weights(&args.weights)?;
-    let config = decode_config(&weights)
-        .with_context(|| format!("{} is not usable", args.weights.display()))?;
-    let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser))?;
-    let with = add_anomaly(&weights, &splits, args.weight)?;
-    let out = args.out.as_ref().unwrap_or(&args.weights);
-    write_atomic(out, &with)?;
-    println!(
-        "wrote {} ({:.1} KiB)",
-        out.display(),
-        with.len() as f64 / 1024.0
-    );
-    Ok(())
+    args.rewrite
+        .run(|weights, splits| add_anomaly(weights, splits, args.weight))
 }
 
 pub(crate) fn run_wide(args: WideArgs) -> Result<()> {
-    let weights = read_weights(&args.weights)?;
-    let config = decode_config(&weights)
-        .with_context(|| format!("{} is not usable", args.weights.display()))?;
+    let (weights, config, splits) = weights_and_splits(&args.weights, &args.data)?;
     wide::ensure_transformer_only(&config)?;
-    let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser))?;
     let combined = add_wide(
         &weights,
         &splits,
@@ -510,13 +538,7 @@ pub(crate) fn run_wide(args: WideArgs) -> Result<()> {
         args.select,
         args.backend,
     )?;
-    write_atomic(&args.out, &combined)?;
-    println!(
-        "wrote {} ({:.1} KiB)",
-        args.out.display(),
-        combined.len() as f64 / 1024.0
-    );
-    Ok(())
+    write_weights(&args.out, &combined)
 }
 
 pub(crate) fn write_report(report: &metrics::Report, dir: &Path) -> Result<()> {
@@ -530,10 +552,7 @@ pub(crate) fn write_report(report: &metrics::Report, dir: &Path) -> Result<()> {
 }
 
 pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
-    let weights = read_weights(&args.weights)?;
-    let config = decode_config(&weights)
-        .with_context(|| format!("{} is not usable", args.weights.display()))?;
-    let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser))?;
+    let (weights, _, splits) = weights_and_splits(&args.weights, &args.data)?;
     let examples = splits.take(args.split);
     let (report, _, logits) = dispatch(
         args.backend,
@@ -579,10 +598,7 @@ pub(crate) fn write_scores(examples: &[Example], logits: &[f32], path: &Path) ->
 }
 
 pub(crate) fn run_card(args: CardArgs) -> Result<()> {
-    let weights = read_weights(&args.weights)?;
-    let config = decode_config(&weights)
-        .with_context(|| format!("{} is not usable", args.weights.display()))?;
-    let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser.clone()))?;
+    let (weights, config, splits) = weights_and_splits(&args.weights, &args.data)?;
     let benign = splits
         .train
         .iter()

@@ -3,18 +3,17 @@
 //! bits of the half-precision floats the weights file stores. Random low bits are what gzip
 //! cannot shrink; the page downloads the weights before its first verdict.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
 use clap::Args;
 use half::f16;
 use model_core::tokeniser::{BIGRAM_VOCAB, TRIGRAM_BUCKETS, bigram_id, trigram_id};
-use model_core::{Tokeniser, decode_weights, encode_weights, weights::decode_config};
+use model_core::{decode_weights, encode_weights};
 
 use crate::backend::CpuBackend;
-use crate::commands::{DataArgs, load_splits, read_weights};
+use crate::commands::RewriteArgs;
 use crate::split::Example;
-use crate::train::write_atomic;
 
 /// Mantissa bits kept of half precision's 10: a relative rounding error of at most 2^-7.
 /// Measured on the shipped model: the test split's F1, ROC-AUC and TPR at FPR 1% and 0.1% did
@@ -24,31 +23,15 @@ pub(crate) const MANTISSA_BITS: u32 = 6;
 #[derive(Args)]
 pub(crate) struct CompactArgs {
     #[command(flatten)]
-    pub(crate) data: DataArgs,
-    #[arg(long, default_value = crate::DEFAULT_WEIGHTS)]
-    pub(crate) weights: std::path::PathBuf,
-    /// Where to write the compacted weights (default: over --weights).
-    #[arg(long)]
-    pub(crate) out: Option<std::path::PathBuf>,
+    pub(crate) rewrite: RewriteArgs,
     /// Mantissa bits kept (10 keeps every parameter as it is).
     #[arg(long, default_value_t = MANTISSA_BITS, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub(crate) mantissa_bits: u32,
 }
 
 pub(crate) fn run(args: CompactArgs) -> Result<()> {
-    let weights = read_weights(&args.weights)?;
-    let config = decode_config(&weights)
-        .with_context(|| format!("{} is not usable", args.weights.display()))?;
-    let splits = load_splits(&args.data, &Tokeniser::new(config.tokeniser))?;
-    let compacted = compact(&weights, &splits.train, args.mantissa_bits)?;
-    let out = args.out.as_ref().unwrap_or(&args.weights);
-    write_atomic(out, &compacted)?;
-    println!(
-        "wrote {} ({:.1} KiB)",
-        out.display(),
-        compacted.len() as f64 / 1024.0
-    );
-    Ok(())
+    args.rewrite
+        .run(|weights, splits| compact(weights, &splits.train, args.mantissa_bits))
 }
 
 /// Zeroes the n-gram embedding rows that no name of `train` uses (see

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -27,22 +27,16 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::backend::CpuBackend;
-use crate::commands::{DataArgs, load_splits};
+use crate::commands::RewriteArgs;
 use crate::split::{Example, Splits};
-use crate::train::write_atomic;
 
 type Train = Autodiff<CpuBackend>;
 
+/// `trainer family`: adds the head to --weights (an existing head is replaced).
 #[derive(Args)]
 pub(crate) struct FamilyArgs {
     #[command(flatten)]
-    pub(crate) data: DataArgs,
-    /// Weights to add the head to (an existing head is replaced).
-    #[arg(long, default_value = crate::DEFAULT_WEIGHTS)]
-    pub(crate) weights: std::path::PathBuf,
-    /// Where to write the weights with the head (default: over --weights).
-    #[arg(long)]
-    pub(crate) out: Option<std::path::PathBuf>,
+    pub(crate) rewrite: RewriteArgs,
     #[command(flatten)]
     pub(crate) fit: FitArgs,
 }
@@ -69,25 +63,13 @@ const BATCH: usize = 512;
 const LEARNING_RATE: f64 = 3e-3;
 
 pub(crate) fn run(args: FamilyArgs) -> Result<()> {
-    let weights = crate::read_weights(&args.weights)?;
-    let config = model_core::weights::decode_config(&weights)
-        .with_context(|| format!("{} is not usable", args.weights.display()))?;
-    let splits = load_splits(
-        &args.data,
-        &model_core::Tokeniser::new(config.tokeniser.clone()),
-    )?;
-    let Some((with, accuracy)) = add_family(&weights, &splits, args.fit)? else {
-        bail!("the family head needs DGA names of at least two families in the training split");
-    };
-    println!("{}", render(&accuracy));
-    let out = args.out.as_ref().unwrap_or(&args.weights);
-    write_atomic(out, &with)?;
-    println!(
-        "wrote {} ({:.1} KiB)",
-        out.display(),
-        with.len() as f64 / 1024.0
-    );
-    Ok(())
+    args.rewrite.run(|weights, splits| {
+        let Some((with, accuracy)) = add_family(weights, splits, args.fit)? else {
+            bail!("the family head needs DGA names of at least two families in the training split");
+        };
+        println!("{}", render(&accuracy));
+        Ok(with)
+    })
 }
 
 /// Fits the head and its threshold on `splits` and returns the weights with it, and the head
@@ -116,11 +98,7 @@ pub(crate) fn add_family(
     if names.len() < 2 {
         return Ok(None);
     }
-    let class: HashMap<&str, u32> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i as u32))
-        .collect();
+    let class = class_index(&names);
     let mut rng = StdRng::seed_from_u64(fit.family_head_seed);
     let train_rows = capped(&splits.train, fit.family_head_cap, &mut rng);
     let mut train = Features::of(&detector, &class, &train_rows);
@@ -191,12 +169,7 @@ pub(crate) fn add_family(
 /// when the weights have no head.
 pub(crate) fn measure(detector: &Detector<CpuBackend>, test: &[Example]) -> Option<FamilyAccuracy> {
     let config = detector.config().family.clone()?;
-    let class: HashMap<&str, u32> = config
-        .names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i as u32))
-        .collect();
+    let class = class_index(&config.names);
     let rows: Vec<&Example> = test
         .iter()
         .filter(|e| e.is_dga && class.contains_key(e.family.as_str()))
@@ -413,6 +386,15 @@ impl Scale {
         head.weight = burn::module::Param::from_tensor(weight);
         head
     }
+}
+
+/// Each family's class: its place in `names`.
+fn class_index(names: &[String]) -> HashMap<&str, u32> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i as u32))
+        .collect()
 }
 
 /// At most `cap` DGA names per family, drawn at random.
