@@ -126,7 +126,7 @@ pub const UNKNOWN_FAMILY: &str = "unknown";
 /// The model's raw output for one token sequence, before the verdict is assembled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SequenceScore {
-    /// DGA log-odds (transformer plus n-gram part), before the anomaly model's shift.
+    /// DGA log-odds (transformer plus n-gram part), before [`Detector::log_odds_shift`].
     pub logit: f32,
     /// The family head's most probable classes as (index, probability), best first; empty
     /// without a head.
@@ -361,13 +361,12 @@ impl<B: Backend> Detector<B> {
         }
     }
 
-    /// What the anomaly model adds to the transformer's log-odds of a registrable label: every
-    /// consumer of [`Detector::logits_of_sequences`] adds it to get the verdict's log-odds.
-    pub fn anomaly_shift(&self, registrable_label: &str) -> f32 {
-        self.config
-            .anomaly
-            .as_ref()
-            .map_or(0.0, |model| model.shift(registrable_label))
+    /// What turns the network's log-odds of a registrable label into the verdict's: the
+    /// anomaly model's shift plus the decision shift. Every consumer of
+    /// [`Detector::logits_of_sequences`] adds it.
+    pub fn log_odds_shift(&self, registrable_label: &str) -> f32 {
+        let anomaly = self.config.anomaly.as_ref();
+        anomaly.map_or(0.0, |model| model.shift(registrable_label)) + self.config.decision_shift
     }
 
     /// Normalises and tokenises inputs; score `sequences`, then [`Detector::assemble`].
@@ -401,7 +400,7 @@ impl<B: Backend> Detector<B> {
                     let anomaly = model.and_then(|m| m.score(domain.registrable_label()));
                     let shift = model.zip(anomaly).map_or(0.0, |(m, a)| m.shift_of(a));
                     let score = scores.next().unwrap_or_else(SequenceScore::failed);
-                    let logit = score.logit + shift;
+                    let logit = score.logit + shift + self.config.decision_shift;
                     let p_dga = sigmoid(logit);
                     let allowed = self.allow.entry_for(&domain).map(str::to_owned);
                     let family = (p_dga >= DECISION_P && allowed.is_none())
@@ -472,7 +471,7 @@ mod tests {
     }
 
     #[test]
-    fn anomaly_is_reported_and_moves_the_log_odds_by_its_weight() {
+    fn anomaly_and_decision_shift_move_the_log_odds() {
         let plain = detector();
         let inputs = ["xjkd8f2h.com", "google.com"];
         // Scored before the clone: Burn draws parameters lazily, and a clone of parameters not
@@ -482,15 +481,17 @@ mod tests {
         let mut anomaly = crate::explain::AnomalyModel::fit(["google", "goodle"], ["google"]);
         anomaly.weight = 2.0;
         config.anomaly = Some(anomaly.clone());
+        config.decision_shift = 3.0;
         let with = Detector::<B>::new(config, plain.model().clone(), Default::default());
         for (a, b) in before.iter().zip(with.score(&inputs)) {
             let (a, b) = (a.result.as_ref().unwrap(), b.result.unwrap());
             assert_eq!(a.anomaly, None);
             let label = b.domain.registrable_label();
             let measured = b.anomaly.unwrap();
-            let shift = 2.0 * (measured.bits - anomaly.threshold_bits);
+            let shift = 2.0 * (measured.bits - anomaly.threshold_bits) + 3.0;
             assert!((b.logit - a.logit - shift).abs() < 1e-4, "{a:?} {b:?}");
-            assert_eq!(with.anomaly_shift(label), shift);
+            assert!((with.log_odds_shift(label) - shift).abs() < 1e-5);
+            assert!((b.p_dga - sigmoid(b.logit)).abs() < 1e-6);
         }
         let scored = with.score(&inputs);
         let random = scored[0].result.as_ref().unwrap().anomaly.unwrap();

@@ -61,11 +61,14 @@ fn frame(config: &ModelConfig, record: &[u8]) -> Vec<u8> {
 /// byte; the config must still describe those parameters.
 pub fn replace_config(bytes: &[u8], config: &ModelConfig) -> Result<Vec<u8>, WeightsError> {
     let (old, record) = split(bytes)?;
+    validate(config)?;
     let mut check = config.clone();
     check.anomaly.clone_from(&old.anomaly);
+    check.decision_shift = old.decision_shift;
     if check != old {
         return Err(WeightsError::Config(
-            "only the anomaly model may change without new parameters".into(),
+            "only the anomaly model and the decision shift may change without new parameters"
+                .into(),
         ));
     }
     Ok(frame(config, record))
@@ -124,6 +127,7 @@ fn split(bytes: &[u8]) -> Result<(ModelConfig, &[u8]), WeightsError> {
         // Files from before the anomaly model read as having none.
         fields.entry("anomaly").or_insert(serde_json::Value::Null);
         fields.entry("family").or_insert(serde_json::Value::Null);
+        fields.entry("decision_shift").or_insert(0.0.into());
     }
     let config: ModelConfig = serde_json::from_value(config).map_err(invalid)?;
     validate(&config)?;
@@ -149,6 +153,9 @@ fn validate(config: &ModelConfig) -> Result<(), WeightsError> {
             || !(0.0..=1.0).contains(&family.unknown_below))
     {
         return fail("family head: 1 to 100,000 names and a threshold between 0 and 1");
+    }
+    if !(config.decision_shift.abs() <= 50.0) {
+        return fail("the decision shift must be a number of log-odds between -50 and 50");
     }
     Ok(())
 }
@@ -207,19 +214,33 @@ mod tests {
     }
 
     #[test]
-    fn anomaly_model_is_added_without_touching_parameters() {
+    fn anomaly_model_and_decision_shift_change_without_touching_parameters() {
         use crate::explain::AnomalyModel;
         let device = Default::default();
         let config = ModelSize::Tiny.config();
         let bytes = encode_weights(&config, config.init::<B>(&device));
         let anomaly = AnomalyModel::fit(["example"], ["examples"]);
-        let with = config.clone().with_anomaly(Some(anomaly.clone()));
+        let with = config
+            .clone()
+            .with_anomaly(Some(anomaly.clone()))
+            .with_decision_shift(2.5);
         let added = replace_config(&bytes, &with).unwrap();
         let (back_config, back) = decode_weights::<B>(&added, &device).unwrap();
         assert_eq!(back_config.anomaly, Some(anomaly));
+        assert_eq!(back_config.decision_shift, 2.5);
         let (_, plain) = decode_weights::<B>(&bytes, &device).unwrap();
         assert_eq!(logits(&back), logits(&plain));
-        // Anything but the anomaly model needs new parameters.
+        // A shift no calibration would choose is refused when written and when read.
+        let broken = with.clone().with_decision_shift(1_000.0);
+        assert!(matches!(
+            replace_config(&bytes, &broken),
+            Err(WeightsError::Config(_))
+        ));
+        assert!(matches!(
+            decode_config(&frame(&broken, &[])),
+            Err(WeightsError::Config(_))
+        ));
+        // Anything else needs new parameters.
         let bigger = with.with_n_layers(2);
         assert!(matches!(
             replace_config(&bytes, &bigger),
@@ -287,6 +308,7 @@ mod tests {
             serde_json::from_slice(&bytes[12..12 + config_len]).unwrap();
         json.as_object_mut().unwrap().remove("wide");
         json.as_object_mut().unwrap().remove("anomaly");
+        json.as_object_mut().unwrap().remove("decision_shift");
         let json = serde_json::to_vec(&json).unwrap();
         let mut out = b"DGAW".to_vec();
         out.extend_from_slice(&1u32.to_le_bytes());

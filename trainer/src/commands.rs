@@ -27,6 +27,10 @@ pub(crate) const DEFAULT_CARD: &str = "model/card.json";
 /// family recall (-1.3 points); the larger weights `generalise` picks for TPR alone (3-4) cost
 /// F1 and 5 points of family recall on unseen families.
 pub(crate) const ANOMALY_WEIGHT: f32 = 1.0;
+/// The log-odds `train` adds to every verdict ([`ModelConfig::decision_shift`]), chosen on the
+/// leave-out benchmark (README, "Generalisation"): the largest F1 at equal priors on families
+/// and benign lists the model never saw, within [`crate::generalise::MAX_UNSEEN_FPR`].
+pub(crate) const DECISION_SHIFT: f32 = 3.25;
 
 #[derive(Args, Clone)]
 pub(crate) struct DataArgs {
@@ -119,6 +123,9 @@ pub(crate) struct TrainArgs {
     /// How much the benign-only anomaly score moves the log-odds (per bit above its line).
     #[arg(long, default_value_t = ANOMALY_WEIGHT)]
     pub(crate) anomaly_weight: f32,
+    /// Log-odds added to every verdict: where `p_dga` 0.5 falls (see `trainer calibrate`).
+    #[arg(long, default_value_t = DECISION_SHIFT, allow_negative_numbers = true)]
+    pub(crate) decision_shift: f32,
     #[command(flatten)]
     pub(crate) family: crate::family::FitArgs,
 }
@@ -217,6 +224,36 @@ pub(crate) struct AnomalyArgs {
     /// How much the anomaly score moves the log-odds (per bit above its line).
     #[arg(long, default_value_t = ANOMALY_WEIGHT)]
     pub(crate) weight: f32,
+}
+
+#[derive(Args)]
+pub(crate) struct CalibrateArgs {
+    #[arg(long, default_value = DEFAULT_WEIGHTS)]
+    pub(crate) weights: PathBuf,
+    /// Where to write the result (default: over --weights).
+    #[arg(long)]
+    pub(crate) out: Option<PathBuf>,
+    /// Log-odds added to every verdict (`generalise` prints the one its folds choose).
+    #[arg(long, default_value_t = DECISION_SHIFT, allow_negative_numbers = true)]
+    pub(crate) shift: f32,
+}
+
+/// The weights with another decision shift, their parameters kept byte for byte.
+pub(crate) fn with_decision_shift(weights: &[u8], shift: f32) -> Result<Vec<u8>> {
+    let mut config = decode_config(weights)?;
+    config.decision_shift = shift;
+    Ok(replace_config(weights, &config)?)
+}
+
+pub(crate) fn run_calibrate(args: CalibrateArgs) -> Result<()> {
+    let weights = read_weights(&args.weights)?;
+    let calibrated = with_decision_shift(&weights, args.shift).with_context(|| {
+        format!(
+            "cannot set the decision shift of {}",
+            args.weights.display()
+        )
+    })?;
+    write_weights(args.out.as_ref().unwrap_or(&args.weights), &calibrated)
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -450,6 +487,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         )?;
     }
     weights = add_anomaly(&weights, &splits, args.anomaly_weight)?;
+    weights = with_decision_shift(&weights, args.decision_shift)?;
     weights = crate::compact::compact(&weights, &splits.train, crate::compact::MANTISSA_BITS)?;
     match crate::family::add_family(&weights, &splits, args.family)? {
         Some((with, family)) => {
@@ -693,7 +731,7 @@ impl Job for EvalJob<'_> {
             })
         };
         for (logit, e) in logits.iter_mut().zip(self.examples) {
-            *logit += detector.anomaly_shift(&e.key);
+            *logit += detector.log_odds_shift(&e.key);
         }
         Ok((
             metrics::evaluate_examples(self.examples, &logits),

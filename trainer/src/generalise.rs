@@ -215,6 +215,10 @@ pub struct GeneraliseArgs {
 pub struct Row {
     pub model: String,
     pub f1: f64,
+    /// F1 at 0.5 had the fold held as many DGA as benign names (the test sets are mostly
+    /// benign; blind evaluations of unseen families are usually balanced): from recall and FPR.
+    #[serde(default = "not_measured")]
+    pub f1_equal_priors: f64,
     pub roc_auc: f64,
     pub tpr_at_fpr_1pct: f64,
     pub tpr_at_fpr_0_1pct: f64,
@@ -226,6 +230,25 @@ pub struct Row {
     pub families: BTreeMap<String, f64>,
 }
 
+/// Rows saved before a column existed show a dash there.
+fn not_measured() -> f64 {
+    f64::NAN
+}
+
+/// F1 at equal numbers of DGA and benign names, from the recall and the false-positive rate.
+fn f1_equal_priors(recall: f64, fpr: f64) -> f64 {
+    let precision = if recall + fpr > 0.0 {
+        recall / (recall + fpr)
+    } else {
+        0.0
+    };
+    if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    }
+}
+
 impl Row {
     fn new(model: &str, report: &Report) -> Self {
         let families: BTreeMap<String, f64> = report
@@ -233,13 +256,15 @@ impl Row {
             .iter()
             .map(|f| (f.family.clone(), f.recall))
             .collect();
+        let fpr = report.confusion[0][1] as f64 / report.n_legit.max(1) as f64;
         Self {
             model: model.to_owned(),
             f1: report.f1,
+            f1_equal_priors: f1_equal_priors(report.recall, fpr),
             roc_auc: report.roc_auc,
             tpr_at_fpr_1pct: report.tpr_at_fpr_1pct,
             tpr_at_fpr_0_1pct: report.tpr_at_fpr_0_1pct,
-            fpr: report.confusion[0][1] as f64 / report.n_legit.max(1) as f64,
+            fpr,
             mean_family_recall: families.values().sum::<f64>() / families.len().max(1) as f64,
             families,
         }
@@ -258,6 +283,9 @@ pub struct FoldResult {
     /// The anomaly weight chosen on the other folds (see `add_anomaly_rows`).
     #[serde(default)]
     pub anomaly_weight: Option<f32>,
+    /// The decision shift chosen on the other folds (see `add_shift_rows`).
+    #[serde(default)]
+    pub decision_shift: Option<f32>,
 }
 
 pub fn run(args: GeneraliseArgs) -> Result<()> {
@@ -293,8 +321,9 @@ pub fn run(args: GeneraliseArgs) -> Result<()> {
     for fold in folds {
         let saved = args.out_dir.join(fold.name).join("result.json");
         if let Ok(bytes) = std::fs::read(&saved) {
-            let result: FoldResult = serde_json::from_slice(&bytes)
+            let mut result: FoldResult = serde_json::from_slice(&bytes)
                 .with_context(|| format!("cannot read {}", saved.display()))?;
+            refresh_rows(&args.out_dir, &mut result)?;
             eprintln!("fold {}: results from {}", fold.name, saved.display());
             results.push(result);
             continue;
@@ -316,10 +345,16 @@ pub fn run(args: GeneraliseArgs) -> Result<()> {
         println!("{}", render_fold(&result));
         results.push(result);
     }
-    if let Some(weight) = add_anomaly_rows(&args.out_dir, &mut results)? {
+    if let Some((base_model, folds)) = read_scores(&args.out_dir, &results)? {
+        let weight = add_anomaly_rows(&base_model, &folds, &mut results);
+        let shift = add_shift_rows(&base_model, &folds, &mut results);
         println!(
-            "\nanomaly weight that maximises TPR at FPR 1% + 0.1% over all {} folds: {weight}",
-            results.len()
+            "\nover all {} folds: the anomaly weight that maximises TPR at FPR 1% + 0.1% is {weight}; \
+             with `train`'s weight, the decision shift that maximises F1 at equal priors within \
+             {:.0}% FPR is {shift} (`train`'s: {})",
+            results.len(),
+            100.0 * MAX_UNSEEN_FPR,
+            crate::commands::DECISION_SHIFT
         );
     }
     println!("{}", render_summary(&results));
@@ -504,26 +539,40 @@ fn run_fold(
         rows,
         ngram_weight,
         anomaly_weight: None,
+        decision_shift: None,
     })
 }
 
 /// Anomaly weights tried when the anomaly score feeds the model's log-odds.
 const ANOMALY_WEIGHTS: [f32; 10] = [0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0];
 
-/// Adds to each fold the best model with the anomaly score fed into its log-odds
-/// (`logit + weight * (bits - line)`), the weight chosen on the other folds' held-out names, so
-/// that no fold's figures saw that fold; returns the weight that is best over all folds. Needs
-/// two folds or more with scores.
-fn add_anomaly_rows(out_dir: &Path, results: &mut [FoldResult]) -> Result<Option<f32>> {
-    struct Name {
-        is_dga: bool,
-        family: String,
-        source: String,
-        base: f32,
-        anomaly: f32,
-    }
-    let mut folds: Vec<(String, Vec<Name>)> = Vec::new();
-    for result in results.iter() {
+/// Decision shifts tried (log-odds added to every verdict): 0 to 8 in quarters.
+const SHIFTS: std::ops::RangeInclusive<u8> = 0..=32;
+const SHIFT_STEP: f32 = 0.25;
+
+/// The most of the held-out benign names a decision shift may flag at 0.5, averaged over the
+/// folds it is chosen on: under the n-gram baseline's own rate on the same folds (6.0%), so the
+/// shift buys recall on unseen families without flagging more unseen benign names than the
+/// simplest model does.
+pub const MAX_UNSEEN_FPR: f64 = 0.05;
+
+/// One held-out name's scores, as `scores.csv` keeps them.
+struct Name {
+    is_dga: bool,
+    family: String,
+    source: String,
+    /// The best model's log-odds before the anomaly model and any shift.
+    base: f32,
+    /// The anomaly score, in bits above its line.
+    anomaly: f32,
+}
+
+/// Each fold's held-out names (in `results` order), and the name of the model they carry;
+/// `None` unless every fold has scores.
+fn read_scores(out_dir: &Path, results: &[FoldResult]) -> Result<Option<(String, Vec<Vec<Name>>)>> {
+    let mut base_model = String::new();
+    let mut folds = Vec::new();
+    for result in results {
         let path = out_dir.join(&result.fold).join(SCORES);
         let Ok(mut reader) = csv::Reader::from_path(&path) else {
             return Ok(None);
@@ -550,29 +599,84 @@ fn add_anomaly_rows(out_dir: &Path, results: &mut [FoldResult]) -> Result<Option
                 anomaly: number(anomaly),
             });
         }
-        folds.push((format!("{base_name} + anomaly"), names));
+        // Folds measured with and without the transformer do not mix.
+        if !base_model.is_empty() && base_model != base_name {
+            return Ok(None);
+        }
+        base_model = base_name.to_owned();
+        folds.push(names);
     }
-    if folds.len() < 2 {
-        return Ok(None);
+    Ok((folds.len() >= 2).then_some((base_model, folds)))
+}
+
+/// Measures every model of a fold's `scores.csv` again, so that rows saved before a column
+/// existed gain it; rows keep their order. Leaves the rows as they are without scores.
+fn refresh_rows(out_dir: &Path, result: &mut FoldResult) -> Result<()> {
+    let path = out_dir.join(&result.fold).join(SCORES);
+    let Ok(mut reader) = csv::Reader::from_path(&path) else {
+        return Ok(());
+    };
+    let header = reader.headers()?.clone();
+    let mut labels: Vec<(bool, String, String)> = Vec::new();
+    let mut columns: Vec<Vec<f32>> = vec![Vec::new(); header.len().saturating_sub(4)];
+    for row in reader.records() {
+        let row = row.with_context(|| format!("cannot read {}", path.display()))?;
+        labels.push((&row[3] == "true", row[1].to_owned(), row[2].to_owned()));
+        for (column, value) in columns.iter_mut().zip(row.iter().skip(4)) {
+            column.push(value.parse().unwrap_or(0.0));
+        }
     }
+    for (model, logits) in header.iter().skip(4).zip(&columns) {
+        let scored: Vec<metrics::Scored> = labels
+            .iter()
+            .zip(logits)
+            .map(|((is_dga, family, source), &logit)| metrics::Scored {
+                logit,
+                is_dga: *is_dga,
+                family,
+                source,
+            })
+            .collect();
+        let row = Row::new(model, &metrics::evaluate(&scored));
+        match result.rows.iter_mut().find(|r| r.model == model) {
+            Some(old) => *old = row,
+            None => result.rows.push(row),
+        }
+    }
+    Ok(())
+}
+
+/// A fold's report with every name's log-odds `base + weight * anomaly + shift`.
+fn report_of(names: &[Name], weight: f32, shift: f32) -> Report {
+    let scored: Vec<metrics::Scored> = names
+        .iter()
+        .map(|n| metrics::Scored {
+            logit: n.base + weight * n.anomaly + shift,
+            is_dga: n.is_dga,
+            family: &n.family,
+            source: &n.source,
+        })
+        .collect();
+    metrics::evaluate(&scored)
+}
+
+/// Replaces a fold's row of that name.
+fn put_row(result: &mut FoldResult, row: Row) {
+    result.rows.retain(|r| r.model != row.model);
+    result.rows.push(row);
+}
+
+/// Adds to each fold the best model with the anomaly score fed into its log-odds
+/// (`logit + weight * (bits - line)`), the weight chosen on the other folds' held-out names, so
+/// that no fold's figures saw that fold; returns the weight that is best over all folds.
+fn add_anomaly_rows(base_model: &str, folds: &[Vec<Name>], results: &mut [FoldResult]) -> f32 {
     // reports[fold][weight]
     let reports: Vec<Vec<Report>> = folds
         .iter()
-        .map(|(_, names)| {
+        .map(|names| {
             ANOMALY_WEIGHTS
                 .iter()
-                .map(|&w| {
-                    let scored: Vec<metrics::Scored> = names
-                        .iter()
-                        .map(|n| metrics::Scored {
-                            logit: n.base + w * n.anomaly,
-                            is_dga: n.is_dga,
-                            family: &n.family,
-                            source: &n.source,
-                        })
-                        .collect();
-                    metrics::evaluate(&scored)
-                })
+                .map(|&w| report_of(names, w, 0.0))
                 .collect()
         })
         .collect();
@@ -589,20 +693,71 @@ fn add_anomaly_rows(out_dir: &Path, results: &mut [FoldResult]) -> Result<Option
             .max_by(|&a, &b| totals[a].total_cmp(&totals[b]))
             .unwrap_or(0)
     };
+    let name = format!("{base_model} + anomaly (weight chosen on the other folds)");
     for (i, result) in results.iter_mut().enumerate() {
-        let chosen = best_over(
-            &mut reports
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, r)| r),
-        );
-        let name = format!("{} (weight chosen on the other folds)", folds[i].0);
-        result.rows.retain(|r| r.model != name);
-        result.rows.push(Row::new(&name, &reports[i][chosen]));
+        let others = reports.iter().enumerate().filter(|(j, _)| *j != i);
+        let chosen = best_over(&mut others.map(|(_, r)| r));
+        put_row(result, Row::new(&name, &reports[i][chosen]));
         result.anomaly_weight = Some(ANOMALY_WEIGHTS[chosen]);
     }
-    Ok(Some(ANOMALY_WEIGHTS[best_over(&mut reports.iter())]))
+    ANOMALY_WEIGHTS[best_over(&mut reports.iter())]
+}
+
+/// Adds to each fold the shipped combination (anomaly at `train`'s weight), as is and with a
+/// decision shift chosen on the other folds: the largest equal-priors F1 whose mean FPR at 0.5
+/// stays within [`MAX_UNSEEN_FPR`]. Returns the shift chosen on all folds.
+fn add_shift_rows(base_model: &str, folds: &[Vec<Name>], results: &mut [FoldResult]) -> f32 {
+    let weight = crate::commands::ANOMALY_WEIGHT;
+    let shifts: Vec<f32> = SHIFTS.map(|s| f32::from(s) * SHIFT_STEP).collect();
+    // (recall, fpr) at 0.5 per fold and shift: all a shift's choice needs, without curves.
+    let at_half: Vec<Vec<(f64, f64)>> = folds
+        .iter()
+        .map(|names| {
+            let (dga, benign) = names.iter().partition::<Vec<&Name>, _>(|n| n.is_dga);
+            let rate = |set: &[&Name], shift: f32| {
+                let flagged = set
+                    .iter()
+                    .filter(|n| n.base + weight * n.anomaly + shift >= metrics::THRESHOLD)
+                    .count();
+                flagged as f64 / set.len().max(1) as f64
+            };
+            shifts
+                .iter()
+                .map(|&s| (rate(&dga, s), rate(&benign, s)))
+                .collect()
+        })
+        .collect();
+    let choose = |folds: &[&Vec<(f64, f64)>]| -> f32 {
+        let n = folds.len().max(1) as f64;
+        let mean =
+            |i: usize, f: fn((f64, f64)) -> f64| folds.iter().map(|r| f(r[i])).sum::<f64>() / n;
+        (0..shifts.len())
+            .filter(|&i| mean(i, |(_, fpr)| fpr) <= MAX_UNSEEN_FPR)
+            .max_by(|&a, &b| {
+                let f1 = |i| mean(i, |(recall, fpr)| f1_equal_priors(recall, fpr));
+                f1(a).total_cmp(&f1(b))
+            })
+            .map_or(0.0, |i| shifts[i])
+    };
+    let shipped = format!("{base_model} + anomaly, weight {weight} (`train`'s)");
+    let shifted = format!("{shipped} + decision shift chosen on the other folds");
+    for (i, result) in results.iter_mut().enumerate() {
+        let others: Vec<&Vec<(f64, f64)>> = (0..folds.len())
+            .filter(|&j| j != i)
+            .map(|j| &at_half[j])
+            .collect();
+        let shift = choose(&others);
+        put_row(
+            result,
+            Row::new(&shipped, &report_of(&folds[i], weight, 0.0)),
+        );
+        put_row(
+            result,
+            Row::new(&shifted, &report_of(&folds[i], weight, shift)),
+        );
+        result.decision_shift = Some(shift);
+    }
+    choose(&at_half.iter().collect::<Vec<_>>())
 }
 
 /// The anomaly score's row (its scores: bits above its line).
@@ -634,7 +789,7 @@ fn write_scores(path: &Path, test: &[Example], scores: &[(String, Vec<f32>)]) ->
     Ok(())
 }
 
-const HEADER: &str = "| model | F1 @0.5 | ROC-AUC | TPR @ FPR 1% | TPR @ FPR 0.1% | FPR @0.5 | mean family recall |\n|---|---:|---:|---:|---:|---:|---:|";
+const HEADER: &str = "| model | F1 @0.5 | F1 @0.5, equal priors | ROC-AUC | TPR @ FPR 1% | TPR @ FPR 0.1% | FPR @0.5 | mean family recall |\n|---|---:|---:|---:|---:|---:|---:|---:|";
 
 /// A figure, or a dash where a score has no threshold of 0.5 (the anomaly score).
 fn cell(value: f64, scale: f64, decimals: usize, unit: &str) -> String {
@@ -647,9 +802,10 @@ fn cell(value: f64, scale: f64, decimals: usize, unit: &str) -> String {
 
 fn render_row(row: &Row) -> String {
     format!(
-        "| {} | {} | {:.3} | {:.1}% | {:.1}% | {} | {} |",
+        "| {} | {} | {} | {:.3} | {:.1}% | {:.1}% | {} | {} |",
         row.model,
         cell(row.f1, 1.0, 3, ""),
+        cell(row.f1_equal_priors, 1.0, 3, ""),
         row.roc_auc,
         100.0 * row.tpr_at_fpr_1pct,
         100.0 * row.tpr_at_fpr_0_1pct,
@@ -667,6 +823,7 @@ fn render_fold(result: &FoldResult) -> String {
         [
             result.ngram_weight.map(|w| format!("n-gram weight {w:.1}")),
             result.anomaly_weight.map(|w| format!("anomaly weight {w}")),
+            result.decision_shift.map(|s| format!("decision shift {s}")),
         ]
         .into_iter()
         .flatten()
@@ -729,6 +886,7 @@ fn render_summary(results: &[FoldResult]) -> String {
         let summary = Row {
             model: format!("{model} ({} folds)", rows.len()),
             f1: mean(|r| r.f1),
+            f1_equal_priors: mean(|r| r.f1_equal_priors),
             roc_auc: mean(|r| r.roc_auc),
             tpr_at_fpr_1pct: mean(|r| r.tpr_at_fpr_1pct),
             tpr_at_fpr_0_1pct: mean(|r| r.tpr_at_fpr_0_1pct),
@@ -770,6 +928,48 @@ pub fn check_folds(examples: &[Example]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decision_shift_is_the_best_equal_priors_f1_within_the_fpr_cap() {
+        // Benign log-odds -0.1 to -10 and DGA log-odds -5 to 5: a shift s flags the benign
+        // names above -s, so FPR at 0.5 grows 1% per 0.1 of shift, and recall grows with it.
+        let fold = || -> Vec<Name> {
+            let name = |is_dga: bool, base: f32| Name {
+                is_dga,
+                family: if is_dga { "x" } else { "legit" }.to_owned(),
+                source: "list".to_owned(),
+                base,
+                anomaly: 0.0,
+            };
+            let benign = (1..=100).map(|i| name(false, -0.1 * i as f32));
+            benign
+                .chain((0..100).map(|i| name(true, -5.0 + 0.1 * i as f32)))
+                .collect()
+        };
+        let folds = vec![fold(), fold()];
+        let mut results: Vec<FoldResult> = ["a", "b"]
+            .iter()
+            .map(|name| FoldResult {
+                fold: (*name).to_owned(),
+                n_dga: 100,
+                n_benign: 100,
+                rows: Vec::new(),
+                ngram_weight: None,
+                anomaly_weight: None,
+                decision_shift: None,
+            })
+            .collect();
+        let shift = add_shift_rows("model", &folds, &mut results);
+        // 0.5 flags 5 of 100 benign names (the cap); 0.75 would flag 7.
+        assert_eq!(shift, 0.5);
+        for result in &results {
+            assert_eq!(result.decision_shift, Some(0.5));
+            let shifted = result.rows.last().unwrap();
+            assert!(shifted.model.contains("decision shift"), "{shifted:?}");
+            assert!(shifted.fpr <= MAX_UNSEEN_FPR + 1e-9, "{shifted:?}");
+            assert!(shifted.f1_equal_priors > result.rows[0].f1_equal_priors);
+        }
+    }
 
     #[test]
     fn every_family_is_held_out_at_most_once() {

@@ -26,8 +26,8 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    AnomalyArgs, CardArgs, EvalArgs, ExportArgs, PredictArgs, WideArgs, run_anomaly, run_card,
-    run_eval, run_export, run_predict, run_train, run_wide,
+    AnomalyArgs, CalibrateArgs, CardArgs, EvalArgs, ExportArgs, PredictArgs, WideArgs, run_anomaly,
+    run_calibrate, run_card, run_eval, run_export, run_predict, run_train, run_wide,
 };
 pub(crate) use crate::commands::{
     DEFAULT_DATA, DataArgs, TrainArgs, load_examples, load_splits, read_weights, write_scores,
@@ -83,6 +83,9 @@ enum Command {
     /// Fit the benign-only anomaly model (`anomaly` beside `p_dga`) into weights (`train` does
     /// this itself); the parameters are kept byte for byte.
     Anomaly(AnomalyArgs),
+    /// Set the decision shift (log-odds added to every verdict, where `p_dga` 0.5 falls) of
+    /// weights (`train` does this itself); the parameters are kept byte for byte.
+    Calibrate(CalibrateArgs),
     /// Leave-out benchmark: per fold, hold out a kind of DGA generator and some benign lists,
     /// train the model and the n-gram baseline on the rest, and measure both on what was held out.
     Generalise(generalise::GeneraliseArgs),
@@ -121,6 +124,7 @@ fn run() -> Result<()> {
         Command::Baseline(args) => wide::run(args),
         Command::Wide(args) => run_wide(args),
         Command::Anomaly(args) => run_anomaly(args),
+        Command::Calibrate(args) => run_calibrate(args),
         Command::Family(args) => family::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Generalise(args) => generalise::run(args),

@@ -221,3 +221,42 @@ fn eval_reports_metrics_on_a_labelled_file() {
     assert_eq!(report["n"], 10);
     assert!(report["roc_auc"].as_f64().unwrap() > 0.9, "{report}");
 }
+
+#[test]
+fn calibrate_moves_every_verdict_by_the_shift_and_refuses_nonsense() {
+    let out_path =
+        std::env::temp_dir().join(format!("dga-cli-{}-shifted.dgaw", std::process::id()));
+    let out_arg = out_path.to_str().unwrap();
+    let logits = |weights: &str| -> Vec<f32> {
+        let out = trainer(
+            &["predict", "--weights", weights],
+            Some("google.com\nxjkd8f2hqzpwv.com\nablefell.net\n"),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
+        reader
+            .records()
+            .map(|r| r.unwrap()[4].parse().unwrap())
+            .collect()
+    };
+    let shipped = logits("model/dga.dgaw");
+    // Every log-odds moves by the new shift less the shipped one (which the weights file says).
+    let out = trainer(&["calibrate", "--shift", "-1.5", "--out", out_arg], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = |path: &std::path::Path| {
+        model_core::weights::decode_config(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let shipped_shift = config(&repo_root().join("model/dga.dgaw")).decision_shift;
+    assert_eq!(config(&out_path).decision_shift, -1.5);
+    for (before, after) in shipped.iter().zip(logits(out_arg)) {
+        // The CSV prints log-odds to three decimals.
+        assert!(
+            (before - shipped_shift - 1.5 - after).abs() < 2e-3,
+            "{before} {after}"
+        );
+    }
+    let out = trainer(&["calibrate", "--shift", "1000", "--out", out_arg], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("decision shift"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
