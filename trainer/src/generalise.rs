@@ -25,7 +25,7 @@ use crate::commands::{EvalJob, ViewArg};
 use crate::metrics::{self, Report};
 use crate::split::{self, Example};
 use crate::train::{SelectBy, TrainJob, write_atomic};
-use crate::wide::{self, FitArgs, NgramModel};
+use crate::wide::{self, NgramModel, PartArgs};
 
 /// One fold: a kind of generator and the benign lists held out with it.
 pub struct Fold {
@@ -204,8 +204,13 @@ pub struct GeneraliseArgs {
     /// already there is not run again.
     #[arg(long, default_value = "runs/generalise")]
     out_dir: PathBuf,
+    /// Reuse each fold's transformer from this earlier run's folder (`<fold>/run/best.dgaw`,
+    /// trained with the same --seed, --view and --augment) instead of training it: for
+    /// measuring what comes after the transformer in minutes.
+    #[arg(long)]
+    transformers: Option<PathBuf>,
     #[command(flatten)]
-    fit: FitArgs,
+    part: PartArgs,
     #[command(flatten)]
     augment: crate::augment::AugmentArgs,
 }
@@ -436,7 +441,7 @@ fn run_fold(
             .collect()
     };
     let (label_train, label_test) = (relabel(&data.train), relabel(&data.test));
-    let baseline = NgramModel::fit(&label_train, args.fit, args.seed);
+    let baseline = NgramModel::fit(&label_train, args.part.fit, args.seed);
     rows.push(evaluate(
         "n-gram LR, label (baseline)",
         &baseline.score(&label_test),
@@ -469,38 +474,25 @@ fn run_fold(
         args.seed,
     ));
     // The model's own n-gram part, reading what the transformer reads.
-    let ngram = NgramModel::fit(&train, args.fit, args.seed);
+    let ngram = wide::fit_part(&train, tokeniser, args.part, args.seed);
     let ngram_test = ngram.score(&data.test);
     rows.push(evaluate("n-gram LR, model's view", &ngram_test));
 
     let mut ngram_weight = None;
     if !args.ngram_only {
-        let run_dir = args.out_dir.join(fold.name).join("run");
-        if run_dir.exists() {
-            std::fs::remove_dir_all(&run_dir)
-                .with_context(|| format!("cannot clear {}", run_dir.display()))?;
-        }
-        // The shipped recipe (`train`'s defaults), shortened in fast mode.
-        let mut recipe = crate::TrainArgs::defaults();
-        if args.mode == Mode::Fast {
-            (recipe.max_steps, recipe.val_samples) = (1_500, 10_000);
-        }
-        recipe.max_steps = args.max_steps.unwrap_or(recipe.max_steps);
-        recipe.seed = args.seed;
-        let settings = recipe.settings(model.clone());
-        let outcome = dispatch(
-            args.backend,
-            TrainJob {
-                settings,
-                train: &train,
-                val: &data.val,
-                run_dir,
-                max_minutes: None,
-                shapes: None,
-            },
-        )?;
-        let weights = std::fs::read(&outcome.best_weights)
-            .with_context(|| format!("cannot read {}", outcome.best_weights.display()))?;
+        let weights = match &args.transformers {
+            Some(dir) => {
+                let path = dir.join(fold.name).join("run").join("best.dgaw");
+                std::fs::read(&path).with_context(|| {
+                    format!(
+                        "no transformer for fold {} at {}",
+                        fold.name,
+                        path.display()
+                    )
+                })?
+            }
+            None => train_transformer(fold, data, &train, model, args)?,
+        };
         let score = |examples: &[Example]| -> Result<Vec<f32>> {
             let (_, _, logits) = dispatch(
                 args.backend,
@@ -518,6 +510,7 @@ fn run_fold(
             &deep_val,
             &ngram.score(&data.val),
             SelectBy::LowFpr,
+            args.part.ngram_weight.fixed(),
         );
         let combined: Vec<f32> = deep_test
             .iter()
@@ -541,6 +534,42 @@ fn run_fold(
         anomaly_weight: None,
         decision_shift: None,
     })
+}
+
+/// Trains a fold's transformer by the shipped recipe (`train`'s defaults, shortened in fast
+/// mode) and returns its best weights.
+fn train_transformer(
+    fold: &Fold,
+    data: &FoldData,
+    train: &[Example],
+    model: &ModelConfig,
+    args: &GeneraliseArgs,
+) -> Result<Vec<u8>> {
+    let run_dir = args.out_dir.join(fold.name).join("run");
+    if run_dir.exists() {
+        std::fs::remove_dir_all(&run_dir)
+            .with_context(|| format!("cannot clear {}", run_dir.display()))?;
+    }
+    let mut recipe = crate::TrainArgs::defaults();
+    if args.mode == Mode::Fast {
+        (recipe.max_steps, recipe.val_samples) = (1_500, 10_000);
+    }
+    recipe.max_steps = args.max_steps.unwrap_or(recipe.max_steps);
+    recipe.seed = args.seed;
+    let settings = recipe.settings(model.clone());
+    let outcome = dispatch(
+        args.backend,
+        TrainJob {
+            settings,
+            train,
+            val: &data.val,
+            run_dir,
+            max_minutes: None,
+            shapes: None,
+        },
+    )?;
+    std::fs::read(&outcome.best_weights)
+        .with_context(|| format!("cannot read {}", outcome.best_weights.display()))
 }
 
 /// Anomaly weights tried when the anomaly score feeds the model's log-odds.
