@@ -365,8 +365,14 @@ impl<B: Backend> Detector<B> {
     /// anomaly model's shift plus the decision shift. Every consumer of
     /// [`Detector::logits_of_sequences`] adds it.
     pub fn log_odds_shift(&self, registrable_label: &str) -> f32 {
-        let anomaly = self.config.anomaly.as_ref();
-        anomaly.map_or(0.0, |model| model.shift(registrable_label)) + self.config.decision_shift
+        let model = self.config.anomaly.as_ref();
+        self.shift_for(model.and_then(|m| m.score(registrable_label)))
+    }
+
+    /// The same, given the label's anomaly score (measured once: it is reported too).
+    fn shift_for(&self, anomaly: Option<Anomaly>) -> f32 {
+        let model = self.config.anomaly.as_ref();
+        model.zip(anomaly).map_or(0.0, |(m, a)| m.shift_of(a)) + self.config.decision_shift
     }
 
     /// Normalises and tokenises inputs; score `sequences`, then [`Detector::assemble`].
@@ -398,9 +404,8 @@ impl<B: Backend> Detector<B> {
                     // Measured once: the score is reported and moves the log-odds.
                     let model = self.config.anomaly.as_ref();
                     let anomaly = model.and_then(|m| m.score(domain.registrable_label()));
-                    let shift = model.zip(anomaly).map_or(0.0, |(m, a)| m.shift_of(a));
                     let score = scores.next().unwrap_or_else(SequenceScore::failed);
-                    let logit = score.logit + shift + self.config.decision_shift;
+                    let logit = score.logit + self.shift_for(anomaly);
                     let p_dga = sigmoid(logit);
                     let allowed = self.allow.entry_for(&domain).map(str::to_owned);
                     let family = (p_dga >= DECISION_P && allowed.is_none())

@@ -169,11 +169,6 @@ impl AnomalyModel {
     }
 
     /// How much a label's anomaly moves its DGA log-odds (see [`AnomalyModel::weight`]).
-    pub fn shift(&self, label: &str) -> f32 {
-        self.score(label).map_or(0.0, |a| self.shift_of(a))
-    }
-
-    /// How much an anomaly already measured moves the log-odds.
     pub fn shift_of(&self, anomaly: Anomaly) -> f32 {
         self.weight * (anomaly.bits - self.threshold_bits)
     }

@@ -154,7 +154,7 @@ fn validate(config: &ModelConfig) -> Result<(), WeightsError> {
     {
         return fail("family head: 1 to 100,000 names and a threshold between 0 and 1");
     }
-    if !(config.decision_shift.abs() <= 50.0) {
+    if !config.decision_shift.is_finite() || config.decision_shift.abs() > 50.0 {
         return fail("the decision shift must be a number of log-odds between -50 and 50");
     }
     Ok(())

@@ -596,67 +596,91 @@ struct Name {
     anomaly: f32,
 }
 
-/// Each fold's held-out names (in `results` order), and the name of the model they carry;
-/// `None` unless every fold has scores.
-fn read_scores(out_dir: &Path, results: &[FoldResult]) -> Result<Option<(String, Vec<Vec<Name>>)>> {
-    let mut base_model = String::new();
-    let mut folds = Vec::new();
-    for result in results {
-        let path = out_dir.join(&result.fold).join(SCORES);
+/// One fold's `scores.csv`: each held-out name's label, family and source, and its log-odds
+/// under every model, by model name.
+struct FoldScores {
+    labels: Vec<(bool, String, String)>,
+    models: Vec<(String, Vec<f32>)>,
+}
+
+impl FoldScores {
+    /// `None` when the fold has no scores (runs from before they were written).
+    fn read(out_dir: &Path, fold: &str) -> Result<Option<Self>> {
+        let path = out_dir.join(fold).join(SCORES);
         let Ok(mut reader) = csv::Reader::from_path(&path) else {
             return Ok(None);
         };
         let header = reader.headers()?.clone();
-        let column = |name: &str| header.iter().position(|h| h == name);
+        let mut labels = Vec::new();
+        let mut models: Vec<(String, Vec<f32>)> = header
+            .iter()
+            .skip(4)
+            .map(|model| (model.to_owned(), Vec::new()))
+            .collect();
+        for row in reader.records() {
+            let row = row.with_context(|| format!("cannot read {}", path.display()))?;
+            labels.push((&row[3] == "true", row[1].to_owned(), row[2].to_owned()));
+            for ((_, column), value) in models.iter_mut().zip(row.iter().skip(4)) {
+                column.push(value.parse().unwrap_or(0.0));
+            }
+        }
+        Ok(Some(Self { labels, models }))
+    }
+
+    fn column(&self, model: &str) -> Option<&[f32]> {
+        let found = self.models.iter().find(|(name, _)| name == model);
+        found.map(|(_, logits)| logits.as_slice())
+    }
+}
+
+/// Each fold's held-out names (in `results` order), and the name of the model they carry;
+/// `None` unless every fold has scores.
+fn read_scores(out_dir: &Path, results: &[FoldResult]) -> Result<Option<(String, Vec<Vec<Name>>)>> {
+    let mut base_model = "";
+    let mut folds = Vec::new();
+    for result in results {
+        let Some(scores) = FoldScores::read(out_dir, &result.fold)? else {
+            return Ok(None);
+        };
         let base_name = ["transformer + n-gram part", "n-gram LR, model's view"]
             .into_iter()
-            .find(|m| column(m).is_some())
+            .find(|m| scores.column(m).is_some())
             .context("scores have no model column")?;
-        let (base, anomaly) = (
-            column(base_name).context("base column")?,
-            column(ANOMALY_ROW).context("scores have no anomaly column")?,
-        );
-        let mut names = Vec::new();
-        for row in reader.records() {
-            let row = row?;
-            let number = |i: usize| row[i].parse::<f32>().unwrap_or(0.0);
-            names.push(Name {
-                is_dga: &row[3] == "true",
-                family: row[1].to_owned(),
-                source: row[2].to_owned(),
-                base: number(base),
-                anomaly: number(anomaly),
-            });
-        }
         // Folds measured with and without the transformer do not mix.
         if !base_model.is_empty() && base_model != base_name {
             return Ok(None);
         }
-        base_model = base_name.to_owned();
+        base_model = base_name;
+        let base = scores.column(base_name).context("base column")?;
+        let anomaly = scores
+            .column(ANOMALY_ROW)
+            .context("scores have no anomaly column")?;
+        let names = scores
+            .labels
+            .iter()
+            .zip(base.iter().zip(anomaly))
+            .map(|((is_dga, family, source), (&base, &anomaly))| Name {
+                is_dga: *is_dga,
+                family: family.clone(),
+                source: source.clone(),
+                base,
+                anomaly,
+            })
+            .collect();
         folds.push(names);
     }
-    Ok((folds.len() >= 2).then_some((base_model, folds)))
+    Ok((folds.len() >= 2).then(|| (base_model.to_owned(), folds)))
 }
 
 /// Measures every model of a fold's `scores.csv` again, so that rows saved before a column
 /// existed gain it; rows keep their order. Leaves the rows as they are without scores.
 fn refresh_rows(out_dir: &Path, result: &mut FoldResult) -> Result<()> {
-    let path = out_dir.join(&result.fold).join(SCORES);
-    let Ok(mut reader) = csv::Reader::from_path(&path) else {
+    let Some(scores) = FoldScores::read(out_dir, &result.fold)? else {
         return Ok(());
     };
-    let header = reader.headers()?.clone();
-    let mut labels: Vec<(bool, String, String)> = Vec::new();
-    let mut columns: Vec<Vec<f32>> = vec![Vec::new(); header.len().saturating_sub(4)];
-    for row in reader.records() {
-        let row = row.with_context(|| format!("cannot read {}", path.display()))?;
-        labels.push((&row[3] == "true", row[1].to_owned(), row[2].to_owned()));
-        for (column, value) in columns.iter_mut().zip(row.iter().skip(4)) {
-            column.push(value.parse().unwrap_or(0.0));
-        }
-    }
-    for (model, logits) in header.iter().skip(4).zip(&columns) {
-        let scored: Vec<metrics::Scored> = labels
+    for (model, logits) in &scores.models {
+        let scored: Vec<metrics::Scored> = scores
+            .labels
             .iter()
             .zip(logits)
             .map(|((is_dga, family, source), &logit)| metrics::Scored {
@@ -667,7 +691,7 @@ fn refresh_rows(out_dir: &Path, result: &mut FoldResult) -> Result<()> {
             })
             .collect();
         let row = Row::new(model, &metrics::evaluate(&scored));
-        match result.rows.iter_mut().find(|r| r.model == model) {
+        match result.rows.iter_mut().find(|r| &r.model == model) {
             Some(old) => *old = row,
             None => result.rows.push(row),
         }
