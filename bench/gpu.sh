@@ -7,7 +7,8 @@
 #
 # Environment: DGA_DATA (the labelled data), STEPS (timed steps, default 100), WARMUP (20),
 # BENCH_OUT (where batches and results go, default bench/out), SIZES (default "512 2048"),
-# HALF (half-precision types to add, e.g. "bf16 f16"; default none).
+# HALF (half-precision types to add, e.g. "bf16 f16"; default none), PHASE_STEPS (steps timed
+# phase by phase after the warm f32 runs, default 30; 0 skips that table).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trainer=${1:-target/release/trainer}
@@ -15,6 +16,7 @@ out=${BENCH_OUT:-bench/out}
 steps=${STEPS:-100}
 warmup=${WARMUP:-20}
 sizes=${SIZES:-512 2048}
+phase_steps=${PHASE_STEPS:-30}
 mkdir -p "$out"
 results=$out/results.jsonl
 : >"$results"
@@ -57,11 +59,13 @@ bench_trainer() {
 
 for batch in $sizes; do
   bench_trainer "$batch" f32 "cold kernel cache" --write-batches "$out"
-  bench_trainer "$batch" f32 "warm kernel cache"
+  bench_trainer "$batch" f32 "warm kernel cache" --phase-steps "$phase_steps"
   for precision in ${HALF:-}; do
     bench_trainer "$batch" "$precision" "warm except half kernels"
   done
-  for precision in f32 ${HALF:-}; do
+  measure "" python3 bench/pytorch_train.py --batches "$out/batches-$batch.txt" \
+    --precision f32 --warmup-steps "$warmup" --phase-steps "$phase_steps"
+  for precision in ${HALF:-}; do
     measure "" python3 bench/pytorch_train.py --batches "$out/batches-$batch.txt" \
       --precision "$precision" --warmup-steps "$warmup"
   done

@@ -61,6 +61,12 @@ def main():
     parser.add_argument("--warmup-steps", type=int, default=30)
     parser.add_argument("--precision", choices=["f32", "bf16", "f16"], default="f32")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--phase-steps",
+        type=int,
+        default=0,
+        help="steps run after the timed ones with the GPU synchronised after each phase",
+    )
     args = parser.parse_args()
 
     batches = read_batches(args.batches)
@@ -72,23 +78,33 @@ def main():
     autocast = {"bf16": torch.bfloat16, "f16": torch.float16}.get(args.precision)
     scaler = torch.amp.GradScaler(enabled=args.precision == "f16")
     loss_fn = nn.CrossEntropyLoss()
+
+    def step(tokens, padding, labels, queued=lambda phase: None):
+        """One training step; `queued(phase)` is called once each phase's work is queued."""
+        tokens = tokens.to(device, non_blocking=True)
+        padding = padding.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        queued("upload")
+        with torch.autocast("cuda", dtype=autocast or torch.float32, enabled=autocast is not None):
+            loss = loss_fn(model(tokens, padding), labels)
+        queued("forward")
+        optimiser.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        queued("backward")
+        scaler.unscale_(optimiser)
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(optimiser)
+        scaler.update()
+        queued("optimiser")
+        return loss
+
     first_step_s = None
     timed_from = None
     for i, (tokens, padding, labels) in enumerate(batches):
         if i == args.warmup_steps:
             torch.cuda.synchronize()
             timed_from = time.perf_counter()
-        tokens = tokens.to(device, non_blocking=True)
-        padding = padding.to(device, non_blocking=True)
-        labels = labels.to(device, non_blocking=True)
-        with torch.autocast("cuda", dtype=autocast or torch.float32, enabled=autocast is not None):
-            loss = loss_fn(model(tokens, padding), labels)
-        optimiser.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimiser)
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        scaler.step(optimiser)
-        scaler.update()
+        loss = step(tokens, padding, labels)
         if i == 0:
             torch.cuda.synchronize()
             first_step_s = time.perf_counter() - started
@@ -97,6 +113,21 @@ def main():
         raise SystemExit("the loss is not finite")
     timed = len(batches) - args.warmup_steps
     seconds = time.perf_counter() - timed_from
+
+    # Batches are packed before training here, so the packing phase costs nothing per step.
+    phases_ms = {"pack": 0.0, "upload": 0.0, "forward": 0.0, "backward": 0.0, "optimiser": 0.0}
+    for i in range(args.phase_steps):
+        torch.cuda.synchronize()
+        since = [time.perf_counter()]
+
+        def queued(phase):
+            torch.cuda.synchronize()
+            now = time.perf_counter()
+            phases_ms[phase] += (now - since[0]) * 1e3 / args.phase_steps
+            since[0] = now
+
+        step(*batches[i % len(batches)], queued)
+    extra = {"phases_ms": phases_ms} if args.phase_steps else {}
     print(
         json.dumps(
             {
@@ -107,6 +138,7 @@ def main():
                 "first_step_s": first_step_s,
                 "samples_per_s": timed * len(batches[0][2]) / seconds,
                 "steps": timed,
+                **extra,
             }
         )
     )

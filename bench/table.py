@@ -25,3 +25,21 @@ if {"trainer", "pytorch"} <= best.keys():
         f"trainer/pytorch throughput ratio: {t['samples_per_s'] / p['samples_per_s']:.2f} "
         f"(trainer {t['precision']} batch {t['batch']}, pytorch {p['precision']} batch {p['batch']})"
     )
+
+phased = [r for r in rows if r.get("phases_ms")]
+if phased:
+    phases = ["pack", "upload", "forward", "backward", "optimiser"]
+    print()
+    print("Where a step's time goes, ms per step, the GPU synchronised after each phase")
+    print("(so the phases cannot overlap and their sum exceeds the pipelined step):")
+    print()
+    print("| implementation | precision | batch | " + " | ".join(phases) + " | sum | pipelined step |")
+    print("|---|---|---:|" + "---:|" * (len(phases) + 2))
+    for r in phased:
+        ms = [r["phases_ms"][p] for p in phases]
+        step = 1e3 * r["batch"] / r["samples_per_s"]
+        print(
+            f"| {r['implementation']} | {r['precision']} | {r['batch']} | "
+            + " | ".join(f"{v:.2f}" for v in ms)
+            + f" | {sum(ms):.2f} | {step:.2f} |"
+        )

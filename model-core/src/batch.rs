@@ -69,6 +69,27 @@ impl<B: Backend> TokenBatch<B> {
         with_wide: bool,
         device: &B::Device,
     ) -> Self {
+        HostBatch::pack(sequences, seq, with_wide).upload(device)
+    }
+}
+
+/// A [`TokenBatch`] still in host memory: what packing costs apart from the copy to the device
+/// (the trainer's `bench-train --phase-steps` times the two apart).
+#[derive(Debug, Clone)]
+pub struct HostBatch {
+    batch: usize,
+    seq: usize,
+    ids: Vec<i32>,
+    bigrams: Vec<i32>,
+    trigrams: Vec<i32>,
+    pad: Vec<bool>,
+    wide: Option<Vec<i32>>,
+}
+
+impl HostBatch {
+    /// Packs `sequences` padded to `seq` positions (at least their longest member), with the
+    /// linear n-gram part's ids too when `with_wide`.
+    pub fn pack<S: AsRef<[u32]>>(sequences: &[S], seq: usize, with_wide: bool) -> Self {
         let batch = sequences.len();
         let longest = sequences.iter().map(|s| s.as_ref().len()).max();
         let seq = seq.max(longest.unwrap_or(1)).max(1);
@@ -93,16 +114,29 @@ impl<B: Backend> TokenBatch<B> {
                 }
             }
         }
+        Self {
+            batch,
+            seq,
+            ids,
+            bigrams,
+            trigrams,
+            pad,
+            wide: with_wide.then_some(wide),
+        }
+    }
+
+    /// Copies the batch to `device`.
+    pub fn upload<B: Backend>(self, device: &B::Device) -> TokenBatch<B> {
+        let (batch, seq) = (self.batch, self.seq);
         let int = |values: Vec<i32>, width: usize| {
             Tensor::from_data(TensorData::new(values, [batch, width]), device)
         };
-        let mask_pad = Tensor::from_data(TensorData::new(pad, [batch, seq]), device);
-        Self {
-            tokens: int(ids, seq),
-            bigrams: int(bigrams, seq),
-            trigrams: int(trigrams, seq),
-            mask_pad,
-            wide: with_wide.then(|| int(wide, wide_width)),
+        TokenBatch {
+            tokens: int(self.ids, seq),
+            bigrams: int(self.bigrams, seq),
+            trigrams: int(self.trigrams, seq),
+            mask_pad: Tensor::from_data(TensorData::new(self.pad, [batch, seq]), device),
+            wide: self.wide.map(|wide| int(wide, (seq + 1) * WIDE_ORDERS)),
         }
     }
 }

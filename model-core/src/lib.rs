@@ -15,7 +15,7 @@ pub mod tokeniser;
 pub mod weights;
 
 pub use allow::AllowList;
-pub use batch::{SEQ_MULTIPLE, Shapes, TokenBatch};
+pub use batch::{HostBatch, SEQ_MULTIPLE, Shapes, TokenBatch};
 pub use card::{Confusion, FamilyAccuracy, FamilyAccuracyRow, ModelCard, Report};
 pub use detector::{
     DECISION_P, Detector, FAMILY_TOP, Family, Prepared, Risk, RiskThresholds, Scored,

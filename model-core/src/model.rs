@@ -10,7 +10,7 @@ use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, L
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{Shapes, TokenBatch};
+use crate::batch::{HostBatch, Shapes, TokenBatch};
 use crate::explain::AnomalyModel;
 use crate::tokeniser::{BIGRAM_VOCAB, TRIGRAM_BUCKETS, TokeniserConfig, VOCAB_SIZE, WIDE_BUCKETS};
 
@@ -278,9 +278,14 @@ impl<B: Backend> DgaModel<B> {
         shapes: Shapes,
         device: &B::Device,
     ) -> TokenBatch<B> {
+        self.host_batch(sequences, shapes).upload(device)
+    }
+
+    /// [`DgaModel::batch_shaped`] before its copy to the device.
+    pub fn host_batch<S: AsRef<[u32]>>(&self, sequences: &[S], shapes: Shapes) -> HostBatch {
         let longest = sequences.iter().map(|s| s.as_ref().len()).max();
         let seq = shapes.seq_len(longest.unwrap_or(1));
-        TokenBatch::padded(sequences, seq, self.wide.is_some(), device)
+        HostBatch::pack(sequences, seq, self.wide.is_some())
     }
 
     /// Adds the linear n-gram part: `weights[i]` for hashed n-gram bucket `i` (bucket 0 is

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::backend::{BackendArg, Job, Precision, dispatch_with, shapes_for};
 use crate::commands::{DataArgs, load_splits};
 use crate::split::Example;
-use crate::train::{EpochSampler, optimiser, step};
+use crate::train::{EpochSampler, Phase, optimiser, step, step_marked};
 
 #[derive(Args)]
 pub struct BenchTrainArgs {
@@ -32,6 +32,11 @@ pub struct BenchTrainArgs {
     /// Timed steps.
     #[arg(long, default_value_t = 200)]
     steps: usize,
+    /// Steps run after the timed ones with the device synchronised after each phase (packing,
+    /// upload, forward, backward, optimiser), to show where a step's time goes; 0 skips them.
+    /// Synchronising stops the phases overlapping, so their sum exceeds a pipelined step.
+    #[arg(long, default_value_t = 0)]
+    phase_steps: usize,
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
     /// Float type of the whole model on CUDA (`f16`/`bf16` train in half precision).
@@ -58,12 +63,50 @@ struct Measure {
     first_step_s: f64,
     samples_per_s: f64,
     steps: usize,
+    /// Mean milliseconds per phase over `--phase-steps` synchronised steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phases_ms: Option<PhaseTimes>,
+}
+
+/// Milliseconds per step spent in each [`Phase`].
+#[derive(Serialize, Default)]
+struct PhaseTimes {
+    pack: f64,
+    upload: f64,
+    forward: f64,
+    backward: f64,
+    optimiser: f64,
+}
+
+impl PhaseTimes {
+    fn scale(&mut self, by: f64) {
+        for ms in [
+            &mut self.pack,
+            &mut self.upload,
+            &mut self.forward,
+            &mut self.backward,
+            &mut self.optimiser,
+        ] {
+            *ms *= by;
+        }
+    }
+
+    fn slot(&mut self, phase: Phase) -> &mut f64 {
+        match phase {
+            Phase::Pack => &mut self.pack,
+            Phase::Upload => &mut self.upload,
+            Phase::Forward => &mut self.forward,
+            Phase::Backward => &mut self.backward,
+            Phase::Optimiser => &mut self.optimiser,
+        }
+    }
 }
 
 struct BenchTrainJob<'a> {
     size: ModelSize,
     batches: &'a [Vec<&'a Example>],
     warmup_steps: usize,
+    phase_steps: usize,
     learning_rate: f64,
     seed: u64,
     precision: Precision,
@@ -101,6 +144,37 @@ impl Job for BenchTrainJob<'_> {
         }
         let timed = self.batches.len() - self.warmup_steps;
         let secs = timed_from.map_or(f64::NAN, |t| t.elapsed().as_secs_f64());
+        let mut phases_ms = None;
+        if self.phase_steps > 0 {
+            let mut times = PhaseTimes::default();
+            for rows in self.batches.iter().cycle().take(self.phase_steps) {
+                // Nothing may be in flight when the first phase's clock starts.
+                sync_device::<B>(&device, backend)?;
+                let mut since = Instant::now();
+                let mut failed = None;
+                let queued = |phase| {
+                    if let Err(e) = sync_device::<B>(&device, backend) {
+                        failed.get_or_insert(e);
+                    }
+                    *times.slot(phase) += since.elapsed().as_secs_f64() * 1e3;
+                    since = Instant::now();
+                };
+                (model, _) = step_marked(
+                    model,
+                    &mut optim,
+                    rows,
+                    shapes,
+                    self.learning_rate,
+                    &device,
+                    queued,
+                );
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+            }
+            times.scale(1.0 / self.phase_steps as f64);
+            phases_ms = Some(times);
+        }
         Ok(Measure {
             implementation: "trainer",
             backend: format!("{backend} ({shapes:?} shapes)"),
@@ -109,8 +183,14 @@ impl Job for BenchTrainJob<'_> {
             first_step_s,
             samples_per_s: (timed * self.batches[0].len()) as f64 / secs,
             steps: timed,
+            phases_ms,
         })
     }
+}
+
+/// Waits for every operation queued on `device`.
+fn sync_device<B: Backend>(device: &B::Device, backend: &str) -> Result<()> {
+    B::sync(device).map_err(|e| anyhow::anyhow!("synchronising {backend} failed: {e:?}"))
 }
 
 /// Waits for the device by reading a value the queued work produces.
@@ -145,6 +225,7 @@ pub fn run(args: BenchTrainArgs) -> Result<()> {
                 size: args.size,
                 batches: &batches,
                 warmup_steps: args.warmup_steps,
+                phase_steps: args.phase_steps,
                 learning_rate: args.learning_rate,
                 seed: args.seed,
                 precision: args.precision,

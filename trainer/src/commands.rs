@@ -5,7 +5,7 @@ use crate::backend::{BackendArg, Job, dispatch, fit_detector};
 use crate::data::ListLabel;
 use crate::scoring::{DEFAULT_WEIGHTS, ScoringArgs};
 use crate::split::{Example, SplitName};
-use crate::train::{SelectBy, TrainJob, TrainSettings, write_atomic};
+use crate::train::{SelectBy, Stop, TrainJob, TrainSettings, write_atomic};
 use crate::{augment, data, metrics, parallel, predict, split, wide};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
@@ -95,6 +95,9 @@ pub(crate) struct TrainArgs {
     /// Stop after this many minutes (after the next validation).
     #[arg(long)]
     pub(crate) max_minutes: Option<f64>,
+    /// Stop at the first validation whose F1 reaches this (prints the time it took).
+    #[arg(long)]
+    pub(crate) stop_at_f1: Option<f64>,
     /// Validate and checkpoint every this many steps.
     #[arg(long, default_value_t = 500)]
     pub(crate) val_every: usize,
@@ -463,7 +466,10 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
             train: &splits.train,
             val: &splits.val,
             run_dir: run_dir.clone(),
-            max_minutes: args.max_minutes,
+            stop: Stop {
+                after_minutes: args.max_minutes,
+                at_f1: args.stop_at_f1,
+            },
             shapes: args.shapes.chosen(),
         },
     )?;

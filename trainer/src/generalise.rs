@@ -24,7 +24,7 @@ use crate::backend::{BackendArg, dispatch};
 use crate::commands::{EvalJob, ViewArg};
 use crate::metrics::{self, Report};
 use crate::split::{self, Example};
-use crate::train::{SelectBy, TrainJob, write_atomic};
+use crate::train::{SelectBy, Stop, TrainJob, write_atomic};
 use crate::wide::{self, NgramModel, PartArgs};
 
 /// One fold: a kind of generator and the benign lists held out with it.
@@ -564,7 +564,7 @@ fn train_transformer(
             train,
             val: &data.val,
             run_dir,
-            max_minutes: None,
+            stop: Stop::default(),
             shapes: None,
         },
     )?;

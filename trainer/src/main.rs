@@ -34,6 +34,12 @@ pub(crate) use crate::commands::{
 };
 pub(crate) use crate::scoring::DEFAULT_WEIGHTS;
 
+/// Burn's CPU backends allocate a fresh buffer for nearly every tensor operation and free it soon
+/// after. glibc's malloc returns the large ones to the kernel each time, so every step pays page
+/// faults to get them back; mimalloc keeps and reuses them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Train, evaluate and run the DGA domain detector.
 ///
 /// With no command, trains the default model on the default data, evaluates it on the held-out

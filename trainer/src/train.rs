@@ -109,9 +109,19 @@ pub struct TrainJob<'a> {
     pub train: &'a [Example],
     pub val: &'a [Example],
     pub run_dir: PathBuf,
-    pub max_minutes: Option<f64>,
+    pub stop: Stop,
     /// Batch shapes; `None` picks them by backend (see [`crate::backend::shapes_for`]).
     pub shapes: Option<Shapes>,
+}
+
+/// When a run stops before `max_steps` (besides early stopping on `patience`); each rule is
+/// checked at validations.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stop {
+    /// Wall-clock limit, from the start of training.
+    pub after_minutes: Option<f64>,
+    /// Validation F1 that ends the run once reached: measures time to a given quality.
+    pub at_f1: Option<f64>,
 }
 
 impl Job for TrainJob<'_> {
@@ -136,7 +146,7 @@ fn train<B: AutodiffBackend>(
         train,
         val,
         run_dir,
-        max_minutes,
+        stop,
         shapes,
     } = job;
     let shapes = shapes.unwrap_or_else(|| crate::backend::shapes_for(backend_name));
@@ -223,7 +233,9 @@ fn train<B: AutodiffBackend>(
             .expect("valid template"),
     );
     let started = Instant::now();
-    let deadline = max_minutes.map(|m| started + std::time::Duration::from_secs_f64(m * 60.0));
+    let deadline = stop
+        .after_minutes
+        .map(|m| started + std::time::Duration::from_secs_f64(m * 60.0));
     let (mut window_samples, mut window_start) = (0usize, Instant::now());
     // The loss is summed on the device and read every LOSS_READ_EVERY steps: reading it each
     // step would make the host wait for the GPU to finish every step before queueing the next.
@@ -337,6 +349,17 @@ fn train<B: AutodiffBackend>(
                     bar.suspend(|| eprintln!("stopping: time limit reached"));
                     break 'outer;
                 }
+                if let Some(target) = stop.at_f1.filter(|&t| report.f1 >= t) {
+                    bar.suspend(|| {
+                        eprintln!(
+                            "stopping: validation F1 {:.4} reached {target} at step {}, {:.1} s after training started",
+                            report.f1,
+                            progress.step,
+                            started.elapsed().as_secs_f64()
+                        )
+                    });
+                    break 'outer;
+                }
             }
             if progress.step >= settings.max_steps {
                 break 'outer;
@@ -369,6 +392,22 @@ pub(crate) fn optimiser<B: AutodiffBackend>(weight_decay: f32) -> impl Optimizer
         .init::<B, DgaModel<B>>()
 }
 
+/// The parts of a training step, in the order they run: what `bench-train --phase-steps`
+/// times apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Token, n-gram and mask arrays built on the host.
+    Pack,
+    /// Those arrays and the labels copied to the device.
+    Upload,
+    /// Logits and the loss.
+    Forward,
+    /// Gradients of every parameter.
+    Backward,
+    /// Gradient clipping and the AdamW update.
+    Optimiser,
+}
+
 /// One optimisation step on `rows`; returns the updated model and the batch's mean loss, left
 /// on the device (reading it would wait for the step to finish).
 pub(crate) fn step<B: AutodiffBackend, O: Optimizer<DgaModel<B>, B>>(
@@ -379,16 +418,37 @@ pub(crate) fn step<B: AutodiffBackend, O: Optimizer<DgaModel<B>, B>>(
     learning_rate: f64,
     device: &B::Device,
 ) -> (DgaModel<B>, Tensor<B, 1>) {
+    step_marked(model, optim, rows, shapes, learning_rate, device, |_| {})
+}
+
+/// [`step`], calling `queued(phase)` once each phase's work has been handed to the device.
+pub(crate) fn step_marked<B: AutodiffBackend, O: Optimizer<DgaModel<B>, B>>(
+    model: DgaModel<B>,
+    optim: &mut O,
+    rows: &[&Example],
+    shapes: Shapes,
+    learning_rate: f64,
+    device: &B::Device,
+    mut queued: impl FnMut(Phase),
+) -> (DgaModel<B>, Tensor<B, 1>) {
     let tokens: Vec<&[u32]> = rows.iter().map(|e| e.tokens.as_slice()).collect();
     let targets: Vec<i32> = rows.iter().map(|e| e.is_dga as i32).collect();
+    let host = model.host_batch(&tokens, shapes);
+    queued(Phase::Pack);
+    let batch = host.upload(device);
     let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(targets, [rows.len()]), device);
-    let logits = model.forward(model.batch_shaped(&tokens, shapes, device));
+    queued(Phase::Upload);
+    let logits = model.forward(batch);
     let loss = CrossEntropyLossConfig::new()
         .init(device)
         .forward(logits, targets);
+    queued(Phase::Forward);
     let detached = loss.clone().detach();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    (optim.step(learning_rate, model, grads), detached)
+    queued(Phase::Backward);
+    let model = optim.step(learning_rate, model, grads);
+    queued(Phase::Optimiser);
+    (model, detached)
 }
 
 fn validate<B: AutodiffBackend>(
@@ -650,7 +710,7 @@ pub(crate) mod tests {
             train: &train_set,
             val: &val_set,
             run_dir,
-            max_minutes: None,
+            stop: Stop::default(),
             // The GPU's fixed shapes, here on the CPU: bucketed lengths, full batches.
             shapes: Some(Shapes::Fixed),
         };
@@ -664,6 +724,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn reaching_the_target_f1_stops_the_run_at_that_validation() {
+        let (train_set, val_set) = (fixture(4000, 1), fixture(400, 2));
+        let job = TrainJob {
+            settings: settings(400),
+            train: &train_set,
+            val: &val_set,
+            run_dir: temp_dir("target"),
+            stop: Stop {
+                at_f1: Some(0.9),
+                ..Stop::default()
+            },
+            shapes: None,
+        };
+        let outcome = train::<B>(job, Default::default(), "test").unwrap();
+        assert!(outcome.best_f1 >= 0.9, "validation F1 {}", outcome.best_f1);
+        // Validations come every 40 steps; the first one at or above 0.9 ends the run.
+        assert!(
+            outcome.steps < 400 && outcome.steps.is_multiple_of(40),
+            "{} steps",
+            outcome.steps
+        );
+    }
+
+    #[test]
     fn interrupted_run_resumes_from_its_checkpoint() {
         let (train_set, val_set) = (fixture(1000, 3), fixture(200, 4));
         let run_dir = temp_dir("resume");
@@ -673,7 +757,10 @@ pub(crate) mod tests {
             train: &train_set,
             val: &val_set,
             run_dir: run_dir.clone(),
-            max_minutes: Some(0.0),
+            stop: Stop {
+                after_minutes: Some(0.0),
+                ..Stop::default()
+            },
             shapes: None,
         };
         let stopped = train::<B>(first, Default::default(), "test").unwrap();
@@ -683,7 +770,7 @@ pub(crate) mod tests {
             train: &train_set,
             val: &val_set,
             run_dir: run_dir.clone(),
-            max_minutes: None,
+            stop: Stop::default(),
             shapes: None,
         };
         let finished = train::<B>(again, Default::default(), "test").unwrap();
@@ -694,7 +781,7 @@ pub(crate) mod tests {
             train: &train_set,
             val: &val_set,
             run_dir,
-            max_minutes: None,
+            stop: Stop::default(),
             shapes: None,
         };
         assert!(train::<B>(changed, Default::default(), "test").is_err());

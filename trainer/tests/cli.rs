@@ -260,3 +260,53 @@ fn calibrate_moves_every_verdict_by_the_shift_and_refuses_nonsense() {
     assert!(stderr(&out).contains("decision shift"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }
+
+#[test]
+fn bench_train_times_each_phase_of_a_step() {
+    let mut csv = String::from("domain,label,family,source\n");
+    let mut state = 7u64;
+    let mut letter = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (b'a' + (state >> 59) as u8 % 26) as char
+    };
+    for i in 0..300 {
+        csv.push_str(&format!("shop{i}garden.com,legit,legit,fixture\n"));
+        let name: String = (0..12).map(|_| letter()).collect();
+        csv.push_str(&format!("{name}.net,dga,random,fixture\n"));
+    }
+    let data = temp_file("bench-train.csv", csv.as_bytes());
+    let out = trainer(
+        &[
+            "bench-train",
+            "--data",
+            data.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--size",
+            "tiny",
+            "--batch-sizes",
+            "16",
+            "--warmup-steps",
+            "1",
+            "--steps",
+            "2",
+            "--phase-steps",
+            "2",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["batch"], 16);
+    let phases = &line["phases_ms"];
+    let ms = |phase: &str| phases[phase].as_f64().unwrap_or(f64::NAN);
+    for phase in ["pack", "upload", "forward", "backward", "optimiser"] {
+        assert!(ms(phase).is_finite() && ms(phase) >= 0.0, "{phase}: {line}");
+    }
+    assert!(
+        ms("forward") > 0.0 && ms("backward") > 0.0,
+        "forward and backward take time: {line}"
+    );
+}
