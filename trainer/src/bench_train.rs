@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::backend::{BackendArg, Job, Precision, dispatch_with, shapes_for};
 use crate::commands::{DataArgs, load_splits};
 use crate::split::Example;
-use crate::train::{EpochSampler, Phase, optimiser, step, step_marked};
+use crate::train::{EpochSampler, Phase, optimiser, step};
 
 #[derive(Args)]
 pub struct BenchTrainArgs {
@@ -80,14 +80,8 @@ struct PhaseTimes {
 
 impl PhaseTimes {
     fn scale(&mut self, by: f64) {
-        for ms in [
-            &mut self.pack,
-            &mut self.upload,
-            &mut self.forward,
-            &mut self.backward,
-            &mut self.optimiser,
-        ] {
-            *ms *= by;
+        for phase in Phase::ALL {
+            *self.slot(phase) *= by;
         }
     }
 
@@ -131,7 +125,15 @@ impl Job for BenchTrainJob<'_> {
                 timed_from = Some(Instant::now());
             }
             let step_loss;
-            (model, step_loss) = step(model, &mut optim, rows, shapes, self.learning_rate, &device);
+            (model, step_loss) = step(
+                model,
+                &mut optim,
+                rows,
+                shapes,
+                self.learning_rate,
+                &device,
+                |_| {},
+            );
             loss = Some(step_loss);
             if i == 0 {
                 sync(loss.take());
@@ -159,7 +161,7 @@ impl Job for BenchTrainJob<'_> {
                     *times.slot(phase) += since.elapsed().as_secs_f64() * 1e3;
                     since = Instant::now();
                 };
-                (model, _) = step_marked(
+                (model, _) = step(
                     model,
                     &mut optim,
                     rows,

@@ -253,7 +253,15 @@ fn train<B: AutodiffBackend>(
         for batch in sampler.epoch(epoch).into_iter().skip(offset) {
             let rows: Vec<&Example> = batch.iter().map(|&i| &train[i]).collect();
             let loss;
-            (model, loss) = step(model, &mut optim, &rows, shapes, scheduler.step(), &device);
+            (model, loss) = step(
+                model,
+                &mut optim,
+                &rows,
+                shapes,
+                scheduler.step(),
+                &device,
+                |_| {},
+            );
             loss_sum = Some(loss_sum.map_or(loss.clone(), |sum| sum + loss));
             loss_steps += 1;
             progress.step += 1;
@@ -408,21 +416,21 @@ pub(crate) enum Phase {
     Optimiser,
 }
 
-/// One optimisation step on `rows`; returns the updated model and the batch's mean loss, left
-/// on the device (reading it would wait for the step to finish).
-pub(crate) fn step<B: AutodiffBackend, O: Optimizer<DgaModel<B>, B>>(
-    model: DgaModel<B>,
-    optim: &mut O,
-    rows: &[&Example],
-    shapes: Shapes,
-    learning_rate: f64,
-    device: &B::Device,
-) -> (DgaModel<B>, Tensor<B, 1>) {
-    step_marked(model, optim, rows, shapes, learning_rate, device, |_| {})
+impl Phase {
+    pub(crate) const ALL: [Phase; 5] = [
+        Phase::Pack,
+        Phase::Upload,
+        Phase::Forward,
+        Phase::Backward,
+        Phase::Optimiser,
+    ];
 }
 
-/// [`step`], calling `queued(phase)` once each phase's work has been handed to the device.
-pub(crate) fn step_marked<B: AutodiffBackend, O: Optimizer<DgaModel<B>, B>>(
+/// One optimisation step on `rows`; returns the updated model and the batch's mean loss, left
+/// on the device (reading it would wait for the step to finish). `queued(phase)` is called once
+/// each phase's work has been handed to the device (`bench-train` times them; training passes
+/// `|_| {}`).
+pub(crate) fn step<B: AutodiffBackend, O: Optimizer<DgaModel<B>, B>>(
     model: DgaModel<B>,
     optim: &mut O,
     rows: &[&Example],
