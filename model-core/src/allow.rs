@@ -86,9 +86,9 @@ impl AllowList {
 fn entry_name(entry: &str) -> Result<String, String> {
     match normalise(entry) {
         Ok(domain) => Ok(domain.name),
-        Err(crate::DomainError::OnlySuffix(name) | crate::DomainError::SingleLabel(name)) => {
-            Ok(name.to_ascii_lowercase())
-        }
+        Err(
+            crate::DomainError::OnlySuffix(name) | crate::DomainError::NotCandidate { name, .. },
+        ) => Ok(name.to_ascii_lowercase()),
         Err(e) => Err(e.to_string()),
     }
 }

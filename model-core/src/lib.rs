@@ -6,8 +6,10 @@ pub mod allow;
 pub mod batch;
 pub mod card;
 pub mod detector;
+pub mod dnslog;
 pub mod explain;
 pub mod extract;
+pub mod hosts;
 pub mod model;
 pub mod normalise;
 pub mod report;
@@ -22,6 +24,6 @@ pub use detector::{
     SequenceScore, UNKNOWN_FAMILY, Verdict, sigmoid,
 };
 pub use model::{DgaModel, FamilyConfig, ModelConfig, ModelSize};
-pub use normalise::{Domain, DomainError, normalise};
+pub use normalise::{Domain, DomainError, SetAside, SuffixRule, normalise};
 pub use tokeniser::{InputView, Tokeniser, TokeniserConfig};
 pub use weights::{WeightsError, decode_weights, encode_weights, replace_config};

@@ -1,7 +1,9 @@
 //! Turns what people paste (URLs, `host:port`, `user@host`, quoted names, unicode IDNs) into a
 //! checked ASCII domain name split along the public-suffix list.
 
+use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -27,6 +29,102 @@ pub struct Domain {
     pub registrable_domain: String,
     /// Labels left of the registrable domain, outermost first, e.g. `["mail"]`.
     pub subdomains: Vec<String>,
+    /// Which rule chose the registrable domain: what an attacker could have registered.
+    #[serde(default)]
+    pub rule: SuffixRule,
+}
+
+/// Which rule chose the registrable domain that is scored. A DGA's operator can register a
+/// name under a public registry, an alternative root or a service that lets anyone pick a
+/// subdomain; a label that a CDN or cloud platform assigned is not theirs to choose.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuffixRule {
+    /// Under a public registry's suffix (the ICANN section of the public-suffix list), or a
+    /// platform's own domain (`cloudfront.net`).
+    #[default]
+    Registry,
+    /// Under a known alternative root (`lists/alternative-roots.txt`): `xjkd8f2h.bit`.
+    AltRoot,
+    /// The customer's own label under a service where anyone picks a subdomain (dynamic DNS,
+    /// free hosting; `lists/open-platforms.txt`): `xjkd8f2h.ddns.net`.
+    OpenPlatform,
+    /// Under a private-section suffix whose labels the platform assigns (CDN, cloud): the
+    /// platform's ICANN registrable domain is scored, `cloudfront.net` for
+    /// `d2pp80vsjn2e6y.cloudfront.net`.
+    Platform,
+}
+
+impl SuffixRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuffixRule::Registry => "registry",
+            SuffixRule::AltRoot => "alt_root",
+            SuffixRule::OpenPlatform => "open_platform",
+            SuffixRule::Platform => "platform",
+        }
+    }
+}
+
+/// Why a well-formed name is no DGA candidate: nobody can register it in the public DNS, so it
+/// is reported as set aside and never alerted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SetAside {
+    /// One label (`localhost`, `wpad`, a browser's random probe): resolved by search lists.
+    SingleLabel,
+    /// Under a special-use name (RFC 6761 and IANA's registry: `.local`, `.arpa`, `.test`, ...).
+    SpecialUse,
+    /// A DNS-SD or SRV name: a label starts with `_` (`_ldap._tcp.example.com`).
+    Service,
+    /// Under a top-level label that is neither in the root zone nor a known alternative root
+    /// (`.lan`, `.corp`, a GSS-TSIG key name).
+    UnknownTld,
+}
+
+impl SetAside {
+    pub const ALL: [SetAside; 4] = [
+        SetAside::SingleLabel,
+        SetAside::SpecialUse,
+        SetAside::Service,
+        SetAside::UnknownTld,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SetAside::SingleLabel => "single_label",
+            SetAside::SpecialUse => "special_use",
+            SetAside::Service => "service",
+            SetAside::UnknownTld => "unknown_tld",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            SetAside::SingleLabel => "a single label, resolved on the local network",
+            SetAside::SpecialUse => "a special-use name (RFC 6761), never in the public DNS",
+            SetAside::Service => "a DNS-SD or SRV service name",
+            SetAside::UnknownTld => {
+                "its top-level label is neither in the root zone nor a known alternative root"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for SetAside {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+impl DomainError {
+    /// Why the name was set aside, when it is a well-formed name that is no DGA candidate.
+    pub fn set_aside(&self) -> Option<SetAside> {
+        match self {
+            DomainError::NotCandidate { why, .. } => Some(*why),
+            _ => None,
+        }
+    }
 }
 
 impl Domain {
@@ -52,8 +150,8 @@ pub enum DomainError {
     InvalidCharacter(char),
     #[error("`{0}` is an IP address, not a domain name")]
     IpAddress(String),
-    #[error("`{0}` is a single label, not a name under a top-level domain")]
-    SingleLabel(String),
+    #[error("`{name}` is no DGA candidate: {why}")]
+    NotCandidate { name: String, why: SetAside },
     #[error("`{0}` is a top-level public suffix itself, with no registrable domain")]
     OnlySuffix(String),
     #[error("cannot read a hostname from this input: {0}")]
@@ -73,7 +171,102 @@ pub fn normalise(raw: &str) -> Result<Domain, DomainError> {
     let host = extract_host(trimmed)?;
     let name = host.strip_suffix('.').unwrap_or(&host).to_owned();
     check_hostname(&name)?;
+    check_candidate(&name)?;
     split_on_suffix(name)
+}
+
+/// Special-use top-level labels (RFC 6761 and IANA's special-use domain names registry; RFC
+/// 9476 for `.alt`; `.internal` reserved by ICANN for private use). `.arpa` holds the reverse
+/// zones, `home.arpa` and `ipv4only.arpa`.
+const SPECIAL_USE_TLDS: [&str; 9] = [
+    "arpa",
+    "local",
+    "localhost",
+    "test",
+    "invalid",
+    "example",
+    "onion",
+    "alt",
+    "internal",
+];
+
+/// Sets aside well-formed names that no DGA can use (see [`SetAside`]).
+fn check_candidate(name: &str) -> Result<(), DomainError> {
+    let set_aside = |why| {
+        Err(DomainError::NotCandidate {
+            name: name.to_owned(),
+            why,
+        })
+    };
+    let Some((_, tld)) = name.rsplit_once('.') else {
+        // One label: a public suffix itself (`com`) is refused as such by the split.
+        return match psl::suffix(name.as_bytes()) {
+            Some(suffix) if suffix.is_known() => Ok(()),
+            _ => set_aside(SetAside::SingleLabel),
+        };
+    };
+    if SPECIAL_USE_TLDS.contains(&tld) {
+        return set_aside(SetAside::SpecialUse);
+    }
+    if name.split('.').any(|label| label.starts_with('_')) {
+        return set_aside(SetAside::Service);
+    }
+    if !in_root_zone(name, tld) && !alternative_roots().contains(tld) {
+        return set_aside(SetAside::UnknownTld);
+    }
+    Ok(())
+}
+
+/// Whether a name's top-level label is delegated in the root zone: the public-suffix list's
+/// ICANN section holds every delegated top-level domain (IDN ones in Unicode), some only
+/// through their second-level rules (`co.za`, `*.jm`).
+fn in_root_zone(name: &str, tld: &str) -> bool {
+    let known = |label: &str| {
+        psl::suffix(label.as_bytes())
+            .is_some_and(|s| s.is_known() && s.typ() == Some(psl::Type::Icann))
+    };
+    known(tld)
+        || known(name)
+        || tld.starts_with("xn--") && {
+            let (unicode, decoded) = idna::domain_to_unicode(tld);
+            decoded.is_ok() && known(&unicode)
+        }
+}
+
+/// Entries of a compiled-in list: one per line, `#` comments.
+fn list_entries(text: &'static str) -> HashSet<&'static str> {
+    text.lines()
+        .map(|line| line.split('#').next().unwrap_or_default().trim())
+        .filter(|entry| !entry.is_empty())
+        .collect()
+}
+
+/// Top-level labels of alternative roots (`lists/alternative-roots.txt`).
+pub fn alternative_roots() -> &'static HashSet<&'static str> {
+    static ROOTS: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    ROOTS.get_or_init(|| list_entries(include_str!("../lists/alternative-roots.txt")))
+}
+
+/// Private-section suffixes under which anyone picks a subdomain (`lists/open-platforms.txt`).
+pub fn open_platforms() -> &'static HashSet<&'static str> {
+    static OPEN: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    OPEN.get_or_init(|| list_entries(include_str!("../lists/open-platforms.txt")))
+}
+
+/// Whether customers pick their own labels under this private-section suffix, or under a
+/// suffix above it (wildcard entries such as `*.elb.amazonaws.com` match deeper names).
+fn is_open_platform(suffix: &str) -> bool {
+    let open = open_platforms();
+    let mut rest = suffix;
+    loop {
+        if open.contains(rest) {
+            return true;
+        }
+        match rest.split_once('.') {
+            Some((_, parent)) if parent.contains('.') => rest = parent,
+            _ => return false,
+        }
+    }
 }
 
 /// Strips whitespace, quotes and brackets that surround names in logs, CSV cells and prose.
@@ -216,26 +409,36 @@ pub fn is_hostname_char(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
 }
 
-/// Splits a checked name into registrable domain and suffix. Names under an unlisted top-level
-/// label take that label as their suffix; a name that is itself a private-section suffix
-/// (`vercel.app`, `iki.fi`: hosting platforms' own domains) is split by the ICANN rules alone.
+/// Splits a checked candidate name into registrable domain and suffix (see [`SuffixRule`]).
+/// Names under an alternative root take that label as their suffix; a name that is itself a
+/// private-section suffix (`vercel.app`, `iki.fi`: platforms' own domains) is split by the
+/// ICANN rules alone, and so is any name under a platform that assigns its labels.
 fn split_on_suffix(name: String) -> Result<Domain, DomainError> {
     if !name.contains('.') {
-        return Err(match psl::suffix(name.as_bytes()) {
-            Some(suffix) if suffix.is_known() => DomainError::OnlySuffix(name),
-            _ => DomainError::SingleLabel(name),
-        });
+        return Err(DomainError::OnlySuffix(name));
     }
     let Some(found) = psl::suffix(name.as_bytes()) else {
         return Err(DomainError::Unparsable(name));
     };
     let suffix_known = found.is_known();
-    let suffix_len = if psl::domain(name.as_bytes()).is_some() {
-        found.as_bytes().len()
-    } else if found.typ() == Some(psl::Type::Private) {
-        icann_suffix(&name).ok_or_else(|| DomainError::OnlySuffix(name.clone()))?
+    let private = found.typ() == Some(psl::Type::Private);
+    let icann = || icann_suffix(&name).ok_or_else(|| DomainError::OnlySuffix(name.clone()));
+    let (suffix_len, rule) = if psl::domain(name.as_bytes()).is_none() {
+        if !private {
+            return Err(DomainError::OnlySuffix(name));
+        }
+        (icann()?, SuffixRule::Registry)
+    } else if private {
+        let platform = &name[name.len() - found.as_bytes().len()..];
+        if is_open_platform(platform) {
+            (found.as_bytes().len(), SuffixRule::OpenPlatform)
+        } else {
+            (icann()?, SuffixRule::Platform)
+        }
+    } else if suffix_known {
+        (found.as_bytes().len(), SuffixRule::Registry)
     } else {
-        return Err(DomainError::OnlySuffix(name));
+        (found.as_bytes().len(), SuffixRule::AltRoot)
     };
     let suffix = name[name.len() - suffix_len..].to_owned();
     let head = &name[..name.len() - suffix_len - 1];
@@ -252,6 +455,7 @@ fn split_on_suffix(name: String) -> Result<Domain, DomainError> {
         registrable_domain,
         subdomains,
         name,
+        rule,
     })
 }
 
@@ -365,10 +569,7 @@ mod tests {
             ),
             ("xjkd8f2h.com", ok("xjkd8f2h.com", "com", "xjkd8f2h.com")),
             ("ablefell.net", ok("ablefell.net", "net", "ablefell.net")),
-            (
-                "_dmarc.example.com",
-                ok("_dmarc.example.com", "com", "example.com"),
-            ),
+            ("_dmarc.example.com", Err("NotCandidate")),
             ("my-site.io", ok("my-site.io", "io", "my-site.io")),
             (
                 "bücher.de",
@@ -451,12 +652,9 @@ mod tests {
             // `1.6`, which the strict reading takes for the IPv4 address 1.0.0.6.
             ("\u{fffd}\u{fffd}\\@1.6", Err("IpAddress")),
             ("\u{fffd}@1.0x1f", Err("IpAddress")),
-            ("localhost", Err("SingleLabel")),
-            ("xjkd8f2h", Err("SingleLabel")),
-            (
-                "example.notatld",
-                ok("example.notatld", "notatld", "example.notatld"),
-            ),
+            ("localhost", Err("NotCandidate")),
+            ("xjkd8f2h", Err("NotCandidate")),
+            ("example.notatld", Err("NotCandidate")),
             ("com", Err("OnlySuffix")),
             ("co.uk", Err("OnlySuffix")),
             ("exa mple.com", Err("InvalidCharacter")),
@@ -491,6 +689,114 @@ mod tests {
         let bit = normalise("a.b.example.bit").unwrap();
         assert_eq!(bit.registrable_label(), "example");
         assert_eq!(bit.subdomains, vec!["a", "b"]);
+    }
+
+    /// What an attacker can register is scored; a label a platform assigned is not.
+    #[test]
+    fn the_registrable_domain_is_what_an_attacker_could_register() {
+        let table = [
+            ("www.example.co.uk", "example.co.uk", SuffixRule::Registry),
+            ("xjkd8f2h.bit", "xjkd8f2h.bit", SuffixRule::AltRoot),
+            ("a.qwrtzpxk.bazar", "qwrtzpxk.bazar", SuffixRule::AltRoot),
+            (
+                "xjkd8f2h.ddns.net",
+                "xjkd8f2h.ddns.net",
+                SuffixRule::OpenPlatform,
+            ),
+            (
+                "qwe.duckdns.org",
+                "qwe.duckdns.org",
+                SuffixRule::OpenPlatform,
+            ),
+            ("x.y.dyndns.org", "y.dyndns.org", SuffixRule::OpenPlatform),
+            ("kqzx.github.io", "kqzx.github.io", SuffixRule::OpenPlatform),
+            (
+                "d2pp80vsjn2e6y.cloudfront.net",
+                "cloudfront.net",
+                SuffixRule::Platform,
+            ),
+            (
+                "valb1-553939474.us-east-1.elb.amazonaws.com",
+                "amazonaws.com",
+                SuffixRule::Platform,
+            ),
+            (
+                "eyaqdhucaci6ajqacqauaaaaabtdaabi-pq1emq-1edc9a6ca-clienttons-s.akamaihd.net",
+                "akamaihd.net",
+                SuffixRule::Platform,
+            ),
+            (
+                "avatars0.githubusercontent.com",
+                "githubusercontent.com",
+                SuffixRule::Platform,
+            ),
+            (
+                "a80a9201ee101bbc3.awsglobalaccelerator.com",
+                "awsglobalaccelerator.com",
+                SuffixRule::Platform,
+            ),
+            ("cloudfront.net", "cloudfront.net", SuffixRule::Registry),
+            (
+                "xn--80ak6aa92e.xn--p1ai",
+                "xn--80ak6aa92e.xn--p1ai",
+                SuffixRule::Registry,
+            ),
+        ];
+        for (input, registrable, rule) in table {
+            let d = normalise(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(
+                (d.registrable_domain.as_str(), d.rule),
+                (registrable, rule),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_no_dga_can_use_are_set_aside_with_their_reason() {
+        let table = [
+            ("_vlmcs._tcp", SetAside::Service),
+            ("_ldap._tcp.dc._msdcs.example.com", SetAside::Service),
+            ("ipv4only.arpa", SetAside::SpecialUse),
+            ("5.1.168.192.in-addr.arpa", SetAside::SpecialUse),
+            ("b.d.0.1.0.0.2.ip6.arpa", SetAside::SpecialUse),
+            ("printer.home.arpa", SetAside::SpecialUse),
+            ("macbook.local", SetAside::SpecialUse),
+            ("_services._dns-sd._udp.local", SetAside::SpecialUse),
+            ("db.internal", SetAside::SpecialUse),
+            ("x.test", SetAside::SpecialUse),
+            ("foo.localhost", SetAside::SpecialUse),
+            (
+                "duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion",
+                SetAside::SpecialUse,
+            ),
+            ("wpad.corp.lan", SetAside::UnknownTld),
+            ("yoda.starwars.lan", SetAside::UnknownTld),
+            ("www.google.com.localdomain", SetAside::UnknownTld),
+            (
+                "336-ms-7.1-6c1a.0b750ce3-de33-11e8-b8b9-00306744e976",
+                SetAside::UnknownTld,
+            ),
+            ("fzmydupfghimno", SetAside::SingleLabel),
+            ("WPAD", SetAside::SingleLabel),
+        ];
+        for (input, why) in table {
+            let got = normalise(input).map_err(|e| e.set_aside());
+            assert_eq!(got.map(|d| d.name), Err(Some(why)), "{input}");
+        }
+        // Still scored: the public DNS and alternative roots.
+        for input in [
+            "example.com",
+            "xjkd8f2h.bit",
+            "www.foo.geek",
+            "example.com.",
+            "bücher.рф",
+            // Top-level domains the list holds only through their second-level rules.
+            "adzba.co.za",
+            "afvv.com.jm",
+        ] {
+            assert!(normalise(input).is_ok(), "{input}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::detector::{DECISION_P, Verdict};
 
 /// Columns of every verdict CSV, in order. New columns go at the end, so that readers of the
 /// older columns by position keep working.
-pub const CSV_HEADER: [&str; 12] = [
+pub const CSV_HEADER: [&str; COLUMNS] = [
     "input",
     "domain",
     "registrable_domain",
@@ -22,10 +22,15 @@ pub const CSV_HEADER: [&str; 12] = [
     "allowed",
     "family",
     "family_p",
+    "rule",
+    "set_aside",
 ];
 
+/// How many columns a verdict row has.
+pub const COLUMNS: usize = 14;
+
 /// The CSV cells of one verdict, text cells already neutralised (see [`neutralise`]).
-pub fn csv_row(verdict: &Verdict) -> [String; 12] {
+pub fn csv_row(verdict: &Verdict) -> [String; COLUMNS] {
     match &verdict.result {
         Ok(s) => [
             neutralise(&verdict.input).into_owned(),
@@ -43,28 +48,25 @@ pub fn csv_row(verdict: &Verdict) -> [String; 12] {
             s.family
                 .as_ref()
                 .map_or(String::new(), |f| format!("{:.3}", f.p)),
+            s.domain.rule.as_str().to_owned(),
+            String::new(),
         ],
-        Err(e) => unscored_row(&verdict.input, &e.to_string()),
+        Err(e) => {
+            let mut row = unscored_row(&verdict.input, &e.to_string());
+            if let Some(why) = e.set_aside() {
+                row[COLUMNS - 1] = why.as_str().to_owned();
+            }
+            row
+        }
     }
 }
 
 /// The CSV cells of an input that has no score, with the reason in `error`.
-pub fn unscored_row(input: &str, error: &str) -> [String; 12] {
-    let blank = String::new;
-    [
-        neutralise(input).into_owned(),
-        blank(),
-        blank(),
-        blank(),
-        blank(),
-        blank(),
-        neutralise(error).into_owned(),
-        blank(),
-        blank(),
-        blank(),
-        blank(),
-        blank(),
-    ]
+pub fn unscored_row(input: &str, error: &str) -> [String; COLUMNS] {
+    let mut row: [String; COLUMNS] = Default::default();
+    row[0] = neutralise(input).into_owned();
+    row[6] = neutralise(error).into_owned();
+    row
 }
 
 /// `dga` or `legit` for a scored verdict (an allowed name is `legit`); `None` for an input that
@@ -102,8 +104,14 @@ pub fn json_row(verdict: &Verdict) -> Value {
                     .map(|(name, p)| json!({ "family": name, "p": p }))
                     .collect::<Vec<_>>()
             }),
+            "rule": s.domain.rule.as_str(),
         }),
-        Err(e) => json!({ "input": verdict.input, "error": e.to_string() }),
+        Err(e) => match e.set_aside() {
+            Some(why) => {
+                json!({ "input": verdict.input, "error": e.to_string(), "set_aside": why.as_str() })
+            }
+            None => json!({ "input": verdict.input, "error": e.to_string() }),
+        },
     }
 }
 

@@ -4,6 +4,7 @@ mod allowlist;
 mod augment;
 mod backend;
 mod bench;
+mod bench_logs;
 mod bench_train;
 mod commands;
 mod compact;
@@ -14,6 +15,7 @@ mod gpu;
 mod lines;
 mod metrics;
 mod monitor;
+mod open_platforms;
 mod parallel;
 mod predict;
 mod scoring;
@@ -66,6 +68,12 @@ enum Command {
     BenchServe(serve::bench::BenchServeArgs),
     /// Follow DNS logs (Zeek, dnsmasq/Pi-hole, BIND, JSON lines, plain) and alert on DGA names.
     Monitor(monitor::MonitorArgs),
+    /// The real-traffic benchmark: alerts and set-aside names per real DNS log, and after how
+    /// many lookups an infected host added to a real log is alerted, per kind of generator.
+    BenchLogs(bench_logs::BenchLogsArgs),
+    /// Check the suffix rules on the labelled data: no DGA name set aside or scored as a
+    /// platform's own domain (lists the private-section suffixes missing from the open list).
+    OpenPlatforms(open_platforms::OpenPlatformsArgs),
     /// Build the shipped allow-list of benign CDN and cloud hostnames from the labelled data.
     Allowlist(allowlist::AllowlistArgs),
     /// Write the model card the page shows: test-split metrics and curves, sizes, benign trigrams.
@@ -122,6 +130,8 @@ fn run() -> Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::BenchServe(args) => serve::bench::run(args),
         Command::Monitor(args) => monitor::run(args),
+        Command::BenchLogs(args) => bench_logs::run(args),
+        Command::OpenPlatforms(args) => open_platforms::run(args),
         Command::Allowlist(args) => allowlist::run(args),
         Command::Card(args) => run_card(args),
         Command::Export(args) => run_export(&args.from, &args.to),

@@ -1,33 +1,34 @@
-//! `trainer monitor`: follows DNS logs as they grow and alerts on names that look machine-made.
-//! Each queried name is scored once per window, however often it is queried.
+//! `trainer monitor`: follows DNS logs as they grow and alerts on hosts that look up
+//! machine-made names (and, if asked, on the names themselves). Each queried name is scored
+//! once per window of log time, however often it is queried.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use model_core::{Detector, Risk};
-use serde_json::json;
+use model_core::SetAside;
+use model_core::dnslog::{Format, Parser};
+use model_core::hosts::HostRules;
 
 use crate::backend::CpuBackend;
 use crate::lines::{Line, LossyLines};
-use crate::scoring::{ScoringArgs, score_lines};
+use crate::scoring::ScoringArgs;
 
 mod follow;
-mod formats;
+pub mod triage;
 
 use follow::{Follower, StateFile};
-pub use formats::{Format, Query};
+pub use triage::{AlertOn, Counts, Event, Triage};
 
 #[derive(Args, Clone, Debug)]
 pub struct MonitorArgs {
     /// Log files to follow (surviving rotation and truncation); `-` or none reads stdin.
     pub inputs: Vec<PathBuf>,
-    /// Log format; `auto` tells Zeek (TSV or JSON), dnsmasq/Pi-hole, BIND, JSON lines and plain
-    /// names apart by their first lines.
+    /// Log format; `auto` tells Zeek (TSV or JSON), Suricata eve, dnsmasq/Pi-hole, BIND,
+    /// CoreDNS, Unbound, JSON lines and plain names apart by their lines.
     #[arg(long, value_enum, default_value = "auto")]
     pub format: Format,
     /// The field holding the queried name in JSON lines (default: the first of `query`,
@@ -36,6 +37,8 @@ pub struct MonitorArgs {
     pub json_field: Option<String>,
     #[command(flatten)]
     pub scoring: ScoringArgs,
+    #[command(flatten)]
+    pub hosts: HostArgs,
     /// Write alerts (JSON lines) to this file, appending, instead of stdout.
     #[arg(long)]
     pub alerts: Option<PathBuf>,
@@ -48,7 +51,7 @@ pub struct MonitorArgs {
     /// Read what the files hold now and exit, instead of following them.
     #[arg(long)]
     pub no_follow: bool,
-    /// A name is scored at most once in this many seconds.
+    /// A name is scored at most once in this many seconds of log time.
     #[arg(long, default_value_t = 3600)]
     pub window_s: u64,
     /// Seconds between summaries on stderr (0: only at the end).
@@ -59,16 +62,35 @@ pub struct MonitorArgs {
     pub poll_ms: u64,
 }
 
-/// Counts for the summary line.
-#[derive(Debug, Default, Clone, Copy)]
-struct Counts {
-    lines: u64,
-    queries: u64,
-    scored: u64,
-    cached: u64,
-    alerts: u64,
-    not_names: u64,
-    unparsed: u64,
+/// How hosts are judged (the defaults are the measured choice: README, "Monitoring DNS logs").
+#[derive(Args, Clone, Debug)]
+pub struct HostArgs {
+    /// Which alerts to write: per host (the default: per-name alerts on real traffic are
+    /// mostly false), per high-risk name, or both.
+    #[arg(long, value_enum, default_value = "hosts")]
+    pub alert_on: AlertOn,
+    /// Evidence at which a host alert fires: each distinct registrable domain a host queries
+    /// adds up to 1 by how far its p_dga is above 0.5, twice that when the lookup failed and
+    /// half when it was answered.
+    #[arg(long, default_value_t = HostRules::default().threshold)]
+    pub host_threshold: f32,
+    /// Seconds of log time over which a host's names add up.
+    #[arg(long, default_value_t = HostRules::default().window_s)]
+    pub host_window_s: f64,
+    /// Hosts whose evidence is held at once; past it the host seen longest ago is forgotten.
+    #[arg(long, default_value_t = HostRules::default().max_hosts)]
+    pub max_hosts: usize,
+}
+
+impl HostArgs {
+    pub fn rules(&self) -> HostRules {
+        HostRules {
+            threshold: self.host_threshold,
+            window_s: self.host_window_s,
+            max_hosts: self.max_hosts,
+            ..HostRules::default()
+        }
+    }
 }
 
 /// A line's origin and its text.
@@ -112,24 +134,29 @@ pub fn run(args: MonitorArgs) -> Result<()> {
             .map(|p| p.display().to_string())
             .collect()
     };
-    let mut parsers: Vec<formats::Parser> = names
+    let mut parsers: Vec<Parser> = names
         .iter()
-        .map(|_| formats::Parser::new(args.format, args.json_field.clone()))
+        .map(|_| Parser::new(args.format, args.json_field.clone()))
         .collect();
     let mut monitor = Monitor {
-        detector,
-        window: Duration::from_secs(args.window_s),
-        seen: HashMap::new(),
-        counts: Counts::default(),
+        triage: Triage::new(
+            detector,
+            args.window_s as f64,
+            args.hosts.alert_on,
+            args.hosts.rules(),
+        ),
         reported: 0,
     };
     let started = Instant::now();
     let mut last_summary = (Instant::now(), Counts::default());
     eprintln!(
-        "monitor: following {} ({} allow-list entries, alerts at p_dga >= {})",
+        "monitor: following {} ({} allow-list entries; {:?} alerts: names at p_dga >= {}, hosts at evidence >= {} in {} s)",
         names.join(", "),
-        monitor.detector.allow.len(),
-        monitor.detector.thresholds.high
+        monitor.triage.detector.allow.len(),
+        args.hosts.alert_on,
+        monitor.triage.detector.thresholds.high,
+        args.hosts.host_threshold,
+        args.hosts.host_window_s,
     );
     loop {
         let mut batch = Vec::new();
@@ -177,12 +204,12 @@ pub fn run(args: MonitorArgs) -> Result<()> {
         let now = Instant::now();
         if args.summary_s > 0 && now.duration_since(last_summary.0).as_secs() >= args.summary_s {
             summary(
-                &monitor.counts,
+                &monitor.triage.counts,
                 &last_summary.1,
                 now.duration_since(last_summary.0),
             );
-            last_summary = (now, monitor.counts);
-            monitor.forget_old();
+            last_summary = (now, monitor.triage.counts.clone());
+            monitor.triage.forget_old();
         }
         if ended {
             break;
@@ -192,20 +219,33 @@ pub fn run(args: MonitorArgs) -> Result<()> {
             std::thread::sleep(Duration::from_millis(args.poll_ms));
         }
     }
-    summary(&monitor.counts, &Counts::default(), started.elapsed());
+    summary(
+        &monitor.triage.counts,
+        &Counts::default(),
+        started.elapsed(),
+    );
     Ok(())
 }
 
 fn summary(now: &Counts, before: &Counts, elapsed: Duration) {
     let secs = elapsed.as_secs_f64().max(1e-9);
+    let set_aside: Vec<String> = SetAside::ALL
+        .iter()
+        .map(|why| {
+            let count = |c: &Counts| c.set_aside.get(why).copied().unwrap_or(0);
+            format!("{} {}", count(now) - count(before), why.as_str())
+        })
+        .collect();
     eprintln!(
-        "monitor: {} lines ({:.1}/s), {} queries, {} scored, {} from cache, {} alerts, {} not names, {} lines not understood",
+        "monitor: {} lines ({:.1}/s), {} queries, {} scored, {} from cache, {} name alerts, {} host alerts, set aside: {}, {} not names, {} lines not understood",
         now.lines - before.lines,
         (now.lines - before.lines) as f64 / secs,
         now.queries - before.queries,
         now.scored - before.scored,
         now.cached - before.cached,
-        now.alerts - before.alerts,
+        now.name_alerts - before.name_alerts,
+        now.host_alerts - before.host_alerts,
+        set_aside.join(", "),
         now.not_names - before.not_names,
         now.unparsed - before.unparsed,
     );
@@ -228,12 +268,8 @@ fn spawn_stdin_reader() -> mpsc::Receiver<Result<SourcedLine>> {
 }
 
 struct Monitor {
-    detector: Detector<CpuBackend>,
-    window: Duration,
-    /// When each name was last scored.
-    seen: HashMap<String, Instant>,
-    counts: Counts,
-    /// Lines and names reported as not scored so far.
+    triage: Triage,
+    /// Lines reported as not understood so far.
     reported: u64,
 }
 
@@ -241,91 +277,36 @@ struct Monitor {
 const REPORTED: u64 = 100;
 
 impl Monitor {
-    /// Parses a batch of lines, scores the names not scored within the window, and writes an
-    /// alert per high-risk name.
+    /// Parses a batch of lines, then scores and judges their queries in order, writing the
+    /// alerts they raise.
     fn process(
         &mut self,
         batch: Vec<SourcedLine>,
-        parsers: &mut [formats::Parser],
+        parsers: &mut [Parser],
         sources: &[String],
         alerts: &mut dyn Write,
     ) -> Result<()> {
-        let now = Instant::now();
-        let mut fresh: Vec<(usize, Query)> = Vec::new();
+        let mut events = Vec::with_capacity(batch.len());
         for SourcedLine { source, line } in batch {
-            self.counts.lines += 1;
+            self.triage.counts.lines += 1;
             if let Some(problem) = &line.problem {
-                self.counts.unparsed += 1;
+                self.triage.counts.unparsed += 1;
                 self.report(&sources[source], problem);
                 continue;
             }
-            match parsers[source].parse(&line.text) {
-                formats::Parsed::Query(query) => {
-                    self.counts.queries += 1;
-                    let key = query.name.trim_end_matches('.').to_ascii_lowercase();
-                    match self.seen.get(&key) {
-                        Some(at) if now.duration_since(*at) < self.window => {
-                            self.counts.cached += 1
-                        }
-                        _ => {
-                            self.seen.insert(key, now);
-                            fresh.push((source, query));
-                        }
-                    }
-                }
-                formats::Parsed::Skip => {}
-                formats::Parsed::Unparsed(why) => {
-                    self.counts.unparsed += 1;
-                    self.report(&sources[source], &why);
-                }
+            let parsed = parsers[source].parse(&line.text);
+            if let model_core::dnslog::Parsed::Unparsed(why) = &parsed {
+                self.report(&sources[source], why);
             }
+            events.push(Event { source, parsed });
         }
-        if fresh.is_empty() {
-            return Ok(());
-        }
-        let lines: Vec<Line> = fresh
-            .iter()
-            .map(|(_, q)| Line::clean(q.name.clone()))
-            .collect();
-        let verdicts = score_lines(&self.detector, &lines);
-        self.counts.scored += verdicts.len() as u64;
-        for ((source, query), verdict) in fresh.iter().zip(verdicts) {
-            let scored = match verdict.result {
-                Ok(scored) => scored,
-                Err(e) => {
-                    self.counts.not_names += 1;
-                    let name: String = query.name.chars().take(80).collect();
-                    let cut = if name.len() < query.name.len() {
-                        "..."
-                    } else {
-                        ""
-                    };
-                    self.report(&sources[*source], &format!("`{name}{cut}` not scored: {e}"));
-                    continue;
-                }
-            };
-            if scored.risk != Risk::High {
-                continue;
-            }
-            self.counts.alerts += 1;
-            let alert = json!({
-                "ts": query.timestamp.clone().unwrap_or_else(now_seconds),
-                "client": query.client,
-                "query": query.name,
-                "registrable_domain": scored.domain.registrable_domain,
-                "p_dga": scored.p_dga,
-                "risk": scored.risk.as_str(),
-                "anomaly": scored.anomaly.map(|a| a.bits),
-                "family": scored.family.as_ref().map(|f| &f.name),
-                "family_p": scored.family.as_ref().map(|f| f.p),
-                "source": sources[*source],
-            });
+        for alert in self.triage.process(events, sources) {
             writeln!(alerts, "{alert}").context("cannot write an alert")?;
         }
         Ok(())
     }
 
-    /// Says on stderr why a line or name was not scored: the first [`REPORTED`] of them, then
+    /// Says on stderr why a line was not understood: the first [`REPORTED`] of them, then
     /// only their counts in the summaries, so that a flood of junk cannot drown the log.
     fn report(&mut self, source: &str, why: &str) {
         self.reported += 1;
@@ -333,20 +314,7 @@ impl Monitor {
             let shown: String = why.chars().take(300).collect();
             eprintln!("monitor: {source}: {shown}");
         } else if self.reported == REPORTED + 1 {
-            eprintln!("monitor: {source}: more lines not scored; the summaries count them");
+            eprintln!("monitor: {source}: more lines not understood; the summaries count them");
         }
     }
-
-    /// Drops names scored longer than a window ago, so the cache holds one window of names.
-    fn forget_old(&mut self) {
-        let window = self.window;
-        self.seen.retain(|_, at| at.elapsed() < window);
-    }
-}
-
-fn now_seconds() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("{:.3}", now.as_secs_f64())
 }

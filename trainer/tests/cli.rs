@@ -149,7 +149,9 @@ fn shipped_weights_score_a_list_in_order() {
             "anomaly",
             "allowed",
             "family",
-            "family_p"
+            "family_p",
+            "rule",
+            "set_aside"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();

@@ -87,6 +87,8 @@ fn follows_a_growing_rotating_log_and_resumes_after_a_restart() {
                 "50",
                 "--summary-s",
                 "0",
+                "--alert-on",
+                "names",
             ])
             .stderr(Stdio::null())
             .spawn()
@@ -133,7 +135,7 @@ fn follows_a_growing_rotating_log_and_resumes_after_a_restart() {
 
 #[test]
 fn reads_a_dnsmasq_pipeline_on_stdin_and_summarises() {
-    let mut child = monitor(&["--summary-s", "0"])
+    let mut child = monitor(&["--summary-s", "0", "--alert-on", "names"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -167,4 +169,103 @@ fn reads_a_dnsmasq_pipeline_on_stdin_and_summarises() {
             && stderr.contains("1 from cache"),
         "{stderr}"
     );
+}
+
+/// Runs `monitor` on stdin with these arguments and returns its alerts and stderr.
+fn monitor_stdin(args: &[&str], log: &str) -> (Vec<Value>, String) {
+    let mut child = monitor(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(log.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (alerts, String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn a_host_looking_up_generated_names_that_fail_is_alerted_once_with_its_names() {
+    let mut log = String::from("#separator \\x09\n#fields\tts\tid.orig_h\tquery\trcode_name\n");
+    // A benign host with one odd-looking name, and platform and special-use names.
+    for (i, name) in [
+        "www.google.com",
+        "d2pp80vsjn2e6y.cloudfront.net",
+        "_ldap._tcp.dc._msdcs.corp.example.com",
+        "5.1.168.192.in-addr.arpa",
+        "wpad.corp.lan",
+        "xjkd8f2hqzpv.com",
+    ]
+    .iter()
+    .enumerate()
+    {
+        log.push_str(&format!("{}\t10.0.0.6\t{name}\tNOERROR\n", 1000 + i));
+    }
+    // An infected host: random names, every lookup failing, one every 4 seconds.
+    for (i, name) in [
+        "qwpzkxjvbtr.net",
+        "zzkqxv7w2pl.org",
+        "hjxqvwkzpt.com",
+        "pqxzvkwjrt.info",
+        "vkqzxpwjht.biz",
+        "xqzvjwkpht.net",
+        "kzqxvwjphr.com",
+    ]
+    .iter()
+    .enumerate()
+    {
+        log.push_str(&format!("{}\t10.0.0.5\t{name}\tNXDOMAIN\n", 2000 + 4 * i));
+    }
+    let (alerts, stderr) = monitor_stdin(&["--summary-s", "0"], &log);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let alert = &alerts[0];
+    assert_eq!(alert["kind"], "host");
+    assert_eq!(alert["client"], "10.0.0.5");
+    assert!(alert["evidence"].as_f64().unwrap() >= 6.0, "{alert}");
+    let names: Vec<&str> = alert["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["query"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"qwpzkxjvbtr.net"), "{names:?}");
+    assert!(alert["names"][0]["rcode"] == "NXDOMAIN", "{alert}");
+    assert!(
+        stderr.contains("1 host alerts")
+            && stderr.contains("1 special_use")
+            && stderr.contains("1 service")
+            && stderr.contains("1 unknown_tld"),
+        "{stderr}"
+    );
+
+    // Per-name alerts carry the answer's code and the suffix rule; the platform's label is not
+    // alerted, its registrable domain is scored.
+    let (alerts, _) = monitor_stdin(&["--summary-s", "0", "--alert-on", "names"], &log);
+    assert!(alerts.iter().all(|a| a["kind"] == "name"), "{alerts:?}");
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a["registrable_domain"] != "d2pp80vsjn2e6y.cloudfront.net")
+    );
+    let failed = alerts
+        .iter()
+        .find(|a| a["query"] == "qwpzkxjvbtr.net")
+        .unwrap();
+    assert_eq!(failed["rcode"], "NXDOMAIN");
+    assert_eq!(failed["rule"], "registry");
 }

@@ -145,7 +145,7 @@ await check("1,000 pasted names are all scored, and the CSV download has them al
   await page.fill("#batch-filter", "");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#batch-download")]);
   const csv = readFileSync(await download.path(), "utf8").trim().split("\n");
-  assert.equal(csv[0], "line,input,domain,registrable_domain,p_dga,logit,risk,error,suffix_known,anomaly,allowed,family,family_p");
+  assert.equal(csv[0], "line,input,domain,registrable_domain,p_dga,logit,risk,error,suffix_known,anomaly,allowed,family,family_p,rule,set_aside");
   assert.equal(csv.length, 1001);
   // Every row has a score; the anomaly is blank only for one-character labels.
   assert.ok(csv.slice(1).every((row) => /,[01]\.\d{6},-?\d+\.\d{3},(high|medium|low|allowed),,true,(\d+\.\d{2})?,[^,]*,[^,]*,(\d\.\d{3})?$/.test(row)), "every row has a score");
