@@ -75,6 +75,7 @@ pub fn run(args: BenchLogsArgs) -> Result<()> {
             })
             .collect();
         triage.process(events, &[path.display().to_string()]);
+        triage.problems.clear();
         let row = Row::of(&triage, distinct.len() as u64);
         let name = path
             .file_name()

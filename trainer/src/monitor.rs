@@ -303,6 +303,9 @@ impl Monitor {
         for alert in self.triage.process(events, sources) {
             writeln!(alerts, "{alert}").context("cannot write an alert")?;
         }
+        for (source, why) in std::mem::take(&mut self.triage.problems) {
+            self.report(&sources[source], &why);
+        }
         Ok(())
     }
 

@@ -73,6 +73,9 @@ pub struct Triage {
     pub alert_on: AlertOn,
     pub hosts: HostTracker,
     pub counts: Counts,
+    /// Why names were not scored (not hostnames at all), for the caller to report; set-aside
+    /// names are only counted.
+    pub problems: Vec<(usize, String)>,
     /// Names scored within the window, by lower-cased name.
     seen: HashMap<String, Outcome>,
     /// Registrable domains alerted on, with the log time: one name alert per domain a window.
@@ -100,6 +103,7 @@ impl Triage {
             alert_on,
             hosts: HostTracker::new(rules),
             counts: Counts::default(),
+            problems: Vec::new(),
             seen: HashMap::new(),
             alerted: HashMap::new(),
             max_names: MAX_CACHED_NAMES,
@@ -165,9 +169,14 @@ impl Triage {
                     let key = query.name.to_ascii_lowercase();
                     let verdict = fresh_keys.get(&key).and_then(|&i| verdicts[i].take());
                     let outcome = match verdict {
-                        Some(verdict) => {
-                            self.first_sight(&query, time, &verdict, source_name, &mut alerts)
-                        }
+                        Some(verdict) => self.first_sight(
+                            source,
+                            &query,
+                            time,
+                            &verdict,
+                            source_name,
+                            &mut alerts,
+                        ),
                         None => {
                             self.counts.cached += 1;
                             match self.seen.get(&key) {
@@ -222,6 +231,7 @@ impl Triage {
     /// Counts a freshly scored name, remembers its outcome and writes its name alert.
     fn first_sight(
         &mut self,
+        source_index: usize,
         query: &Query,
         time: f64,
         verdict: &Verdict,
@@ -266,7 +276,17 @@ impl Triage {
             }
             Err(e) => match e.set_aside() {
                 Some(why) => *self.counts.set_aside.entry(why).or_default() += 1,
-                None => self.counts.not_names += 1,
+                None => {
+                    self.counts.not_names += 1;
+                    let shown: String = query.name.chars().take(80).collect();
+                    let cut = if shown.len() < query.name.len() {
+                        "..."
+                    } else {
+                        ""
+                    };
+                    self.problems
+                        .push((source_index, format!("`{shown}{cut}` not scored: {e}")));
+                }
             },
         }
         self.seen.insert(key, outcome.clone());
