@@ -295,6 +295,86 @@ fn suricata_event(fields: &Map<String, Value>) -> Parsed {
     }
 }
 
+/// A pasted or uploaded DNS log read whole, for the page: what `monitor` would read of it.
+#[derive(Debug)]
+pub struct LogRead {
+    pub format: Format,
+    /// Every line's event with its 1-based line number and log time (the line's own, else the
+    /// last one seen, else 0).
+    pub events: Vec<(usize, f64, Parsed)>,
+    /// Distinct query names (compared without case), with the line of their first query.
+    pub names: Vec<(usize, String)>,
+}
+
+impl LogRead {
+    pub fn queries(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|(_, _, p)| matches!(p, Parsed::Query(_)))
+            .count()
+    }
+
+    pub fn unparsed(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|(_, _, p)| matches!(p, Parsed::Unparsed(_)))
+            .count()
+    }
+}
+
+/// Lines looked at to tell a log from a list of names or free text.
+const SNIFF_LINES: usize = 20;
+
+/// Reads `text` as a DNS log when its first lines are one (Zeek, Suricata, dnsmasq, BIND,
+/// CoreDNS, Unbound, or JSON lines that hold queries); `None` for a list of names or prose,
+/// which the page reads as before.
+pub fn read_log(text: &str) -> Option<LogRead> {
+    let mut sniffer = Parser::new(Format::Auto, None);
+    let mut json_queries = 0;
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(SNIFF_LINES)
+    {
+        if let Parsed::Query(_) = sniffer.parse(line) {
+            json_queries += 1;
+        }
+        if sniffer.format() != Format::Auto {
+            break;
+        }
+    }
+    match sniffer.format() {
+        Format::Auto | Format::Plain => return None,
+        Format::Json if json_queries == 0 => return None,
+        _ => {}
+    }
+    let mut parser = Parser::new(Format::Auto, None);
+    let mut events = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut names = Vec::new();
+    let mut last = 0.0;
+    for (index, line) in text.lines().enumerate() {
+        let parsed = parser.parse(line);
+        let time = match &parsed {
+            Parsed::Query(q) => q.time,
+            Parsed::Answer(a) => a.time,
+            _ => None,
+        };
+        last = time.unwrap_or(last);
+        if let Parsed::Query(q) = &parsed
+            && seen.insert(q.name.to_ascii_lowercase())
+        {
+            names.push((index + 1, q.name.clone()));
+        }
+        events.push((index + 1, last, parsed));
+    }
+    Some(LogRead {
+        format: parser.format(),
+        events,
+        names,
+    })
+}
+
 /// Tells a format from one line, or `None` when the line does not tell.
 fn detect(line: &str) -> Option<Format> {
     let trimmed = line.trim_start();
@@ -845,6 +925,23 @@ mod tests {
             parser.parse(r#"{"dns.rrname":"evil.biz","query":"other.com"}"#),
             query(None, None, "evil.biz", None)
         );
+    }
+
+    #[test]
+    fn a_pasted_log_is_read_whole_and_a_list_is_not_a_log() {
+        let zeek = "#separator \\x09\n#fields\tts\tid.orig_h\tid.resp_p\tquery\n\
+                    1.0\t10.0.0.5\t53\tGoogle.com\n2.0\t10.0.0.6\t53\tgoogle.com\n3.0\t10.0.0.6\t53\tx.org";
+        let log = read_log(zeek).expect("a Zeek log");
+        assert_eq!(log.format, Format::Zeek);
+        assert_eq!(log.queries(), 3);
+        assert_eq!(
+            log.names,
+            [(3, "Google.com".to_owned()), (5, "x.org".to_owned())]
+        );
+        assert_eq!(log.events.last().map(|e| e.1), Some(3.0));
+        assert!(read_log("google.com\nxjkd8f2h.com\n").is_none());
+        assert!(read_log("see https://www.google.com/x and xjkd8f2h.com, not 10.0.0.1").is_none());
+        assert!(read_log("{\"other\": 1}").is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::detector::{DECISION_P, Verdict};
-use crate::dnslog::is_failure;
+use crate::dnslog::{Parsed, is_failure};
 
 /// How evidence is weighed; [`HostRules::default`] holds the measured choice (README,
 /// "Monitoring DNS logs").
@@ -139,6 +139,27 @@ impl HostTracker {
     /// Hosts holding evidence now.
     pub fn hosts(&self) -> usize {
         self.hosts.len()
+    }
+
+    /// One event of a log at log time `time`, with the evidence its query name gives (from
+    /// [`NameScore::of`] of the name's verdict): what `monitor` and the page both call, in log
+    /// order, so that both judge hosts alike.
+    pub fn feed(
+        &mut self,
+        parsed: &Parsed,
+        time: f64,
+        evidence: Option<&NameScore>,
+    ) -> Option<HostAlert> {
+        match parsed {
+            Parsed::Query(query) => {
+                let client = query.client.as_deref()?;
+                self.observe(client, time, &query.name, query.rcode.as_deref(), evidence?)
+            }
+            Parsed::Answer(answer) => {
+                self.answer(answer.client.as_deref(), time, &answer.name, &answer.rcode)
+            }
+            Parsed::Skip | Parsed::Unparsed(_) => None,
+        }
     }
 
     /// A query of `name` by `client` at log time `time`, with its name's score and the

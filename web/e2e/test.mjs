@@ -2,7 +2,8 @@
 //   node web/e2e/test.mjs BASE_URL EXPECTED_CSV
 // EXPECTED_CSV is native `trainer predict` output on model/demo-domains.txt.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
 import { launch, open, modelReady, scoreOne, expectedVerdicts, sampleNames } from "./common.mjs";
 
 const [base, expectedPath] = process.argv.slice(2);
@@ -153,7 +154,7 @@ await check("1,000 pasted names are all scored, and the CSV download has them al
   // DGA verdicts name a family (or `unknown`) with its probability; benign ones leave both blank.
   for (const row of csv.slice(1)) {
     const p = Number(row.match(/,([01]\.\d{6}),/)[1]);
-    const family = row.match(/,([^,]*),([^,]*)$/);
+    const family = row.match(/,([^,]*),([^,]*),[^,]*,[^,]*$/);
     if (p >= 0.5 && !/,allowed,/.test(row)) assert.ok(family[1] !== "" && /^\d\.\d{3}$/.test(family[2]), row);
     else assert.equal(family[1] + family[2], "", row);
   }
@@ -180,6 +181,38 @@ await check("an uploaded CSV is scored from its domain column", async () => {
   // The half-quoted last row still reaches the table, as a name that cannot be scored.
   assert.match(await page.textContent("#batch-summary"), /^2 scored, 1 IP addresses skipped, 1 not scorable/);
   assert.ok((await page.textContent("#batch-table")).includes("unterminated"));
+  assert.deepEqual(problems, [], problems.join("\n"));
+  await context.close();
+});
+
+await check("a pasted Zeek log is read as monitor reads it: each query name once, and its hosts judged", async () => {
+  const path = new URL("../../../shared/data/dnslogs/zeek-tsv-rita-proxy-rolling-16h.log.gz", import.meta.url);
+  assert.ok(existsSync(path), `the real log ${path.pathname} is missing: ../shared/data is needed`);
+  const real = gunzipSync(readFileSync(path)).toString("utf8").split("\n").slice(0, 300);
+  const fields = real.find((l) => l.startsWith("#fields")).split("\t").slice(1);
+  // An infected host added after the real lines: random names, every lookup failing.
+  const infected = "198.51.100.66";
+  const start = Number(real.filter((l) => /^\d/.test(l)).at(-1).split("\t")[0]);
+  const injected = ["qwpzkxjvbtr.net", "zzkqxv7w2pl.org", "hjxqvwkzpt.com", "pqxzvkwjrt.info", "vkqzxpwjht.biz", "xqzvjwkpht.net"].map((name, i) =>
+    fields.map((f) => ({ ts: (start + 4 * (i + 1)).toFixed(6), "id.orig_h": infected, query: name, rcode_name: "NXDOMAIN" })[f] ?? "-").join("\t"));
+  const log = [...real, ...injected].join("\n");
+  const queryColumn = fields.indexOf("query");
+  const distinct = new Set(log.split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split("\t")[queryColumn]).filter((q) => q && q !== "-").map((q) => q.toLowerCase()));
+
+  const { context, page, problems } = await open(cpuBrowser, `${base}?backend=cpu`);
+  await modelReady(page);
+  await page.click("nav button:nth-child(2)");
+  await page.fill("#batch-input", log);
+  await page.click("#batch-score");
+  await page.waitForSelector("#batch-summary", { timeout: 120_000 });
+  const summary = await page.textContent("#batch-summary");
+  assert.match(summary, new RegExp(`^zeek log: \\d+ queries, ${distinct.size} distinct names .*, 0 lines not understood, 1 hosts alerted`), summary);
+  assert.equal(await page.textContent("#batch-shown"), `${distinct.size} rows`);
+  const table = await page.textContent("#batch-table");
+  for (const header of ["id.orig_h", "id.resp_p", "#fields"]) assert.ok(!table.includes(header), `${header} was scored`);
+  assert.equal(await page.locator("#batch-hosts-table tbody tr").count(), 1);
+  assert.equal(await page.textContent("#batch-hosts-table .host-client"), infected);
+  assert.ok((await page.textContent("#batch-hosts-table")).includes("NXDOMAIN"));
   assert.deepEqual(problems, [], problems.join("\n"));
   await context.close();
 });

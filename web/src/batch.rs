@@ -1,9 +1,15 @@
 //! The batch tab: a pasted list, free text or log lines, or an uploaded file, scored in steps
-//! with a progress bar; a sortable, filterable table, a histogram and a CSV download.
+//! with a progress bar; a sortable, filterable table, a histogram and a CSV download. A DNS
+//! log (any format `monitor` reads) goes through `monitor`'s parser: each query name is scored
+//! once, and its hosts are judged as `monitor` judges them.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use std::collections::HashMap;
+
+use model_core::dnslog::{self, LogRead};
 use model_core::extract;
+use model_core::hosts::{HostAlert, HostRules, HostTracker, NameScore};
 use model_core::report::{CSV_HEADER, csv_row};
 use model_core::{AllowList, DomainError, RiskThresholds, Verdict};
 use wasm_bindgen::JsCast;
@@ -38,6 +44,8 @@ struct Outcome {
     rows: Vec<Row>,
     note: Option<String>,
     summary: String,
+    /// For a DNS log: the hosts alerted (empty when none was); `None` for a list or text.
+    hosts: Option<Vec<HostAlert>>,
 }
 
 /// Bars of the `p_dga` histogram.
@@ -146,7 +154,7 @@ pub fn Batch() -> impl IntoView {
     };
 
     view! {
-        <label for="batch-input">"Paste domains, URLs, e-mail addresses or log lines (one name per line, or free text)"</label>
+        <label for="batch-input">"Paste domains, URLs, e-mail addresses, free text, or a DNS log (Zeek, Suricata, dnsmasq/Pi-hole, BIND, CoreDNS, Unbound)"</label>
         <textarea id="batch-input" rows="10" spellcheck="false" prop:value=text
             on:input=move |ev| set_text.set(event_target_value(&ev))></textarea>
         <div class="actions">
@@ -164,6 +172,7 @@ pub fn Batch() -> impl IntoView {
         {move || outcome.with(|o| o.note.clone()).map(|n| view! { <p class="note" id="batch-note">{n}</p> })}
         <Show when=move || outcome.with(|o| !o.rows.is_empty())>
             <p id="batch-summary">{move || outcome.with(|o| o.summary.clone())}</p>
+            {move || outcome.with(|o| o.hosts.clone()).map(|hosts| view! { <Hosts hosts=hosts/> })}
             <Histogram counts=histogram/>
             <div class="actions">
                 <input id="batch-filter" type="search" placeholder="filter" prop:value=filter
@@ -260,6 +269,9 @@ async fn score_text(
     let Some(engine) = engine::engine() else {
         return Err("the model is not loaded".into());
     };
+    if let Some(log) = dnslog::read_log(input) {
+        return score_log(shared, log, &engine, progress).await;
+    }
     let extracted = extract::candidates(input);
     if extracted.candidates.is_empty() {
         return Err("nothing to score: no line holds a name".into());
@@ -297,7 +309,136 @@ async fn score_text(
         rows,
         note: None,
         summary,
+        hosts: None,
     })
+}
+
+/// Scores a DNS log's distinct query names once each, then judges its hosts in log order.
+async fn score_log(
+    shared: Shared,
+    log: LogRead,
+    engine: &engine::Engine,
+    progress: RwSignal<Option<f64>>,
+) -> Result<Outcome, String> {
+    if log.names.is_empty() {
+        return Err(format!(
+            "nothing to score: this {} log holds no query",
+            log.format.as_str()
+        ));
+    }
+    let inputs: Vec<&str> = log.names.iter().map(|(_, n)| n.as_str()).collect();
+    let backend = shared.backend_for(true);
+    let started = assets::now_ms();
+    let verdicts = engine
+        .score(&inputs, backend, &|p| progress.set(Some(p)))
+        .await?;
+    let seconds = (assets::now_ms() - started) / 1000.0;
+    let evidence: HashMap<String, Option<NameScore>> = log
+        .names
+        .iter()
+        .zip(&verdicts)
+        .map(|((_, name), verdict)| (name.to_ascii_lowercase(), NameScore::of(verdict)))
+        .collect();
+    let mut tracker = HostTracker::new(HostRules::default());
+    let hosts: Vec<HostAlert> = log
+        .events
+        .iter()
+        .filter_map(|(_, time, parsed)| {
+            let score = match parsed {
+                dnslog::Parsed::Query(q) => evidence
+                    .get(&q.name.to_ascii_lowercase())
+                    .and_then(Option::as_ref),
+                _ => None,
+            };
+            tracker.feed(parsed, *time, score)
+        })
+        .collect();
+    let set_aside = verdicts
+        .iter()
+        .filter(|v| {
+            v.result
+                .as_ref()
+                .err()
+                .and_then(|e| e.set_aside())
+                .is_some()
+        })
+        .count();
+    let rows: Vec<Row> = log
+        .names
+        .iter()
+        .zip(verdicts)
+        .map(|((line, _), verdict)| Row {
+            line: *line,
+            verdict,
+        })
+        .collect();
+    let summary = format!(
+        "{} log: {} queries, {} distinct names ({set_aside} no DGA candidate), {} lines not understood, {} hosts alerted; {:.2} s on {}",
+        log.format.as_str(),
+        log.queries(),
+        rows.len(),
+        log.unparsed(),
+        hosts.len(),
+        seconds,
+        backend.label(),
+    );
+    Ok(Outcome {
+        rows,
+        note: None,
+        summary,
+        hosts: Some(hosts),
+    })
+}
+
+/// The hosts a log's queries alerted, as `monitor --alert-on hosts` would.
+#[component]
+fn Hosts(
+    /// Host alerts in the order they were raised.
+    hosts: Vec<HostAlert>,
+) -> impl IntoView {
+    if hosts.is_empty() {
+        return view! {
+            <p id="batch-hosts" class="muted">"Hosts: none alerted (no client looked up enough generated-looking names, most of them failing, within 10 minutes)."</p>
+        }
+        .into_any();
+    }
+    let rows = hosts
+        .into_iter()
+        .map(|h| {
+            let families = h
+                .families
+                .iter()
+                .map(|(f, n)| format!("{f} ({n})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let names = h
+                .names
+                .iter()
+                .take(5)
+                .map(|e| format!("{} {}", e.query, e.rcode.as_deref().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            view! {
+                <tr>
+                    <td class="host-client">{h.client}</td>
+                    <td class="num">{format!("{:.1}", h.evidence)}</td>
+                    <td class="num">{h.names.len()}</td>
+                    <td>{families}</td>
+                    <td>{names}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <div id="batch-hosts">
+            <h3>"Hosts alerted"</h3>
+            <table id="batch-hosts-table">
+                <thead><tr><th>"client"</th><th>"evidence"</th><th>"names"</th><th>"families"</th><th>"first names"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
+    }
+    .into_any()
 }
 
 /// An uploaded file as a list to score: a CSV's `domain` column, or the text itself; at most

@@ -185,38 +185,31 @@ impl Triage {
                             }
                         }
                     };
-                    if let (Some(evidence), Some(client)) = (&outcome.evidence, &query.client) {
-                        let alert = self.hosts.observe(
-                            client,
-                            time,
-                            &query.name,
-                            query.rcode.as_deref(),
-                            evidence,
-                        );
-                        self.host_alert(alert, &query, source_name, &mut alerts);
+                    let parsed = Parsed::Query(query);
+                    let alert = self.hosts.feed(&parsed, time, outcome.evidence.as_ref());
+                    if let Parsed::Query(query) = &parsed {
+                        self.host_alert(alert, query, source_name, &mut alerts);
                     }
                 }
-                Parsed::Answer(Answer {
-                    client,
-                    name,
-                    rcode,
-                    ..
-                }) => {
+                answer @ Parsed::Answer(_) => {
                     self.counts.answers += 1;
-                    let alert = self.hosts.answer(
-                        client.as_deref(),
-                        time.unwrap_or_default(),
-                        &name,
-                        &rcode,
-                    );
-                    let query = Query {
-                        timestamp: None,
-                        time,
+                    let alert = self.hosts.feed(&answer, time.unwrap_or_default(), None);
+                    if let Parsed::Answer(Answer {
                         client,
                         name,
-                        rcode: Some(rcode),
-                    };
-                    self.host_alert(alert, &query, source_name, &mut alerts);
+                        rcode,
+                        ..
+                    }) = answer
+                    {
+                        let query = Query {
+                            timestamp: None,
+                            time,
+                            client,
+                            name,
+                            rcode: Some(rcode),
+                        };
+                        self.host_alert(alert, &query, source_name, &mut alerts);
+                    }
                 }
                 Parsed::Skip => {}
                 Parsed::Unparsed(_) => self.counts.unparsed += 1,
