@@ -429,20 +429,20 @@ fn dnsmasq_line(line: &str) -> Parsed {
             rcode: None,
         });
     }
-    if matches!(verb, "reply" | "cached" | "config") {
-        if let (Some(name), Some("is"), Some(what)) = (words.next(), words.next(), words.next()) {
-            let rcode = if what == "NXDOMAIN" || what == "SERVFAIL" {
-                what
-            } else {
-                "NOERROR"
-            };
-            return Parsed::Answer(Answer {
-                time,
-                client: None,
-                name: without_root_dot(name),
-                rcode: rcode.to_owned(),
-            });
-        }
+    if matches!(verb, "reply" | "cached" | "config")
+        && let (Some(name), Some("is"), Some(what)) = (words.next(), words.next(), words.next())
+    {
+        let rcode = if what == "NXDOMAIN" || what == "SERVFAIL" {
+            what
+        } else {
+            "NOERROR"
+        };
+        return Parsed::Answer(Answer {
+            time,
+            client: None,
+            name: without_root_dot(name),
+            rcode: rcode.to_owned(),
+        });
     }
     Parsed::Skip
 }

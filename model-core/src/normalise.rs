@@ -168,6 +168,17 @@ pub fn normalise(raw: &str) -> Result<Domain, DomainError> {
     if trimmed.len() > 4 * MAX_NAME_LEN {
         return Err(DomainError::TooLong(trimmed.chars().count()));
     }
+    // mDNS names carry characters no hostname has (`My Printer._ipp._tcp.local`): a name under
+    // a special-use label is set aside before the hostname checks could call it malformed.
+    if let Some((_, tld)) = trimmed.trim_end_matches('.').rsplit_once('.')
+        && SPECIAL_USE_TLDS.contains(&tld.to_ascii_lowercase().as_str())
+        && !trimmed.contains('/')
+    {
+        return Err(DomainError::NotCandidate {
+            name: trimmed.to_owned(),
+            why: SetAside::SpecialUse,
+        });
+    }
     let host = extract_host(trimmed)?;
     let name = host.strip_suffix('.').unwrap_or(&host).to_owned();
     check_hostname(&name)?;
@@ -763,6 +774,11 @@ mod tests {
             ("printer.home.arpa", SetAside::SpecialUse),
             ("macbook.local", SetAside::SpecialUse),
             ("_services._dns-sd._udp.local", SetAside::SpecialUse),
+            (
+                "samsung m267x 287x series (sec842519711a42)._privet._tcp.local",
+                SetAside::SpecialUse,
+            ),
+            ("My-MacBook.LOCAL.", SetAside::SpecialUse),
             ("db.internal", SetAside::SpecialUse),
             ("x.test", SetAside::SpecialUse),
             ("foo.localhost", SetAside::SpecialUse),

@@ -60,9 +60,9 @@ pub fn run(args: BenchLogsArgs) -> Result<()> {
     }
     println!("## Real logs\n");
     println!(
-        "| log | format | queries | distinct names | names alerted | hosts alerted | set aside: single label | special use | service | unknown TLD | not names |"
+        "| log | format | queries | distinct names | names alerted | hosts alerted | set aside: single label | special use | service | unknown TLD | not names | lines not understood |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut total = Row::default();
     for path in &logs {
         let (format, events) = read_log(path)?;
@@ -123,6 +123,7 @@ struct Row {
     host_alerts: u64,
     set_aside: BTreeMap<SetAside, u64>,
     not_names: u64,
+    unparsed: u64,
 }
 
 impl Row {
@@ -135,6 +136,7 @@ impl Row {
             host_alerts: c.host_alerts,
             set_aside: c.set_aside.clone(),
             not_names: c.not_names,
+            unparsed: c.unparsed,
         }
     }
 
@@ -144,6 +146,7 @@ impl Row {
         self.name_alerts += other.name_alerts;
         self.host_alerts += other.host_alerts;
         self.not_names += other.not_names;
+        self.unparsed += other.unparsed;
         for (why, n) in &other.set_aside {
             *self.set_aside.entry(*why).or_default() += n;
         }
@@ -155,13 +158,14 @@ impl Row {
             .map(|w| self.set_aside.get(w).copied().unwrap_or(0).to_string())
             .collect();
         format!(
-            "| {name} | {format} | {} | {} | {} | {} | {} | {} |",
+            "| {name} | {format} | {} | {} | {} | {} | {} | {} | {} |",
             self.queries,
             self.distinct,
             self.name_alerts,
             self.host_alerts,
             aside.join(" | "),
-            self.not_names
+            self.not_names,
+            self.unparsed
         )
     }
 }

@@ -66,7 +66,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Print a table of the HTTP server's speed on 127.0.0.1 beside `predict`'s.
     BenchServe(serve::bench::BenchServeArgs),
-    /// Follow DNS logs (Zeek, dnsmasq/Pi-hole, BIND, JSON lines, plain) and alert on DGA names.
+    /// Follow DNS logs (Zeek, Suricata, dnsmasq/Pi-hole, BIND, CoreDNS, Unbound, JSON lines,
+    /// plain) and alert on hosts that look up DGA names (or on the names).
     Monitor(monitor::MonitorArgs),
     /// The real-traffic benchmark: alerts and set-aside names per real DNS log, and after how
     /// many lookups an infected host added to a real log is alerted, per kind of generator.
