@@ -470,11 +470,12 @@ fn split_on_suffix(name: String) -> Result<Domain, DomainError> {
     })
 }
 
-/// Whether `suffix` is an entry of the public-suffix list's private section: a hosting, CDN or
-/// cloud platform under which customers get their own names (`github.io`, `cloudfront.net`).
-pub fn is_private_suffix(suffix: &str) -> bool {
-    psl::suffix(suffix.as_bytes())
-        .is_some_and(|s| s.typ() == Some(psl::Type::Private) && s.as_bytes().len() == suffix.len())
+/// The private-section suffix a name is under (`cloudfront.net` for `d2pp.cloudfront.net`),
+/// whichever rule scores it.
+pub fn private_suffix(name: &str) -> Option<&str> {
+    let found = psl::suffix(name.as_bytes())?;
+    (found.typ() == Some(psl::Type::Private) && found.as_bytes().len() < name.len())
+        .then(|| &name[name.len() - found.as_bytes().len()..])
 }
 
 /// Length of the longest proper tail of `name` that is a suffix by the list's ICANN rules.

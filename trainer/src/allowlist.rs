@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use model_core::normalise;
-use model_core::normalise::is_private_suffix;
+use model_core::normalise::private_suffix;
 
 /// Words that mark a dynamic DNS provider's suffix (`dyndns.tv`, `myqnapcloud.com`).
 const DYNAMIC_DNS: [&str; 8] = [
@@ -61,13 +61,18 @@ pub fn run(args: AllowlistArgs) -> Result<()> {
         let Ok(domain) = normalise(&sample.domain) else {
             continue;
         };
-        if !is_private_suffix(&domain.suffix) || open_registry(&domain.suffix) {
+        // The platform the name is under, whether its own label or the platform's domain is
+        // scored (see `SuffixRule`).
+        let Some(suffix) = private_suffix(&domain.name).map(str::to_owned) else {
+            continue;
+        };
+        if open_registry(&suffix) {
             continue;
         }
         if sample.is_dga {
-            under_dga.insert(domain.suffix);
+            under_dga.insert(suffix);
         } else {
-            *benign.entry(domain.suffix).or_default() += 1;
+            *benign.entry(suffix).or_default() += 1;
         }
     }
     let mut text = format!(

@@ -112,14 +112,7 @@ pub fn synthesise(
             let Ok(domain) = normalise(&format!("{label}.{suffix}")) else {
                 continue;
             };
-            out.push(Example {
-                text: tokeniser.view(&domain).to_owned(),
-                key: domain.registrable_label().to_owned(),
-                tokens: tokeniser.encode(&domain),
-                is_dga: true,
-                family: family.to_owned(),
-                source: "synthetic".to_owned(),
-            });
+            out.push(Example::of(&domain, tokeniser, true, family, "synthetic"));
             count += 1;
         }
     }
@@ -225,14 +218,7 @@ mod tests {
     fn benign(name: &str) -> Example {
         let tokeniser = Tokeniser::new(TokeniserConfig::new());
         let domain = normalise(name).unwrap();
-        Example {
-            text: tokeniser.view(&domain).to_owned(),
-            key: domain.registrable_label().to_owned(),
-            tokens: tokeniser.encode(&domain),
-            is_dga: false,
-            family: "legit".to_owned(),
-            source: "test".to_owned(),
-        }
+        Example::of(&domain, &tokeniser, false, "legit", "test")
     }
 
     fn training_names() -> Vec<Example> {

@@ -390,6 +390,8 @@ impl FoldData {
         };
         let (held_out, rest): (Vec<Example>, Vec<Example>) =
             examples.iter().cloned().partition(|e| held(e));
+        // Names the suffix rules set aside only keep the split's places; no fold tests them.
+        let held_out: Vec<Example> = held_out.into_iter().filter(|e| e.candidate).collect();
         // The 10% test part of the usual split trains here: this fold's test set is held_out.
         let splits = split::split(rest, args.seed);
         let (mut train, val) = (splits.train, splits.val);
@@ -1042,6 +1044,9 @@ mod tests {
             is_dga: family != "legit",
             family: family.to_owned(),
             source: source.to_owned(),
+            split_key: key.to_owned(),
+            split_order: format!("{key}.com"),
+            candidate: true,
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use model_core::{Tokeniser, normalise};
+use model_core::{Domain, DomainError, InputView, SetAside, Tokeniser, normalise};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -23,6 +23,38 @@ pub struct Example {
     pub is_dga: bool,
     pub family: String,
     pub source: String,
+    /// Where the name sits in the 80/10/10 assignment (see [`split_place`]).
+    pub split_key: String,
+    pub split_order: String,
+    /// False for a name the suffix rules set aside: it keeps its place in the assignment and
+    /// is then dropped from every split.
+    pub candidate: bool,
+}
+
+impl Example {
+    /// A model input made from a normalised name (not from the labelled file: synthetic
+    /// names and fixtures), placed in the split by its own label and view.
+    pub fn of(
+        domain: &Domain,
+        tokeniser: &Tokeniser,
+        is_dga: bool,
+        family: &str,
+        source: &str,
+    ) -> Self {
+        let text = tokeniser.view(domain).to_owned();
+        let key = domain.registrable_label().to_owned();
+        Self {
+            tokens: tokeniser.encode(domain),
+            is_dga,
+            family: family.to_owned(),
+            source: source.to_owned(),
+            split_key: key.clone(),
+            split_order: text.clone(),
+            candidate: true,
+            text,
+            key,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -65,27 +97,79 @@ impl Splits {
 }
 
 /// Normalises and tokenises samples; names that cannot be normalised are reported, not dropped
-/// silently. Later duplicates of a model input are merged into the first.
+/// silently. Later duplicates of a model input are merged into the first. Names the suffix
+/// rules set aside but that were scored before them are kept as non-candidates (see
+/// [`Example::candidate`]).
 pub fn prepare(samples: Vec<Sample>, tokeniser: &Tokeniser) -> Vec<Example> {
     let mut bad = BadRows::default();
     let total = samples.len();
     let mut examples = Vec::with_capacity(total);
     for (i, sample) in samples.into_iter().enumerate() {
-        match normalise(&sample.domain) {
-            Ok(domain) => examples.push(Example {
-                text: tokeniser.view(&domain).to_owned(),
-                key: domain.registrable_label().to_owned(),
-                tokens: tokeniser.encode(&domain),
+        let outcome = normalise(&sample.domain);
+        let placed = match &outcome {
+            Ok(domain) => split_place(&domain.name, Some(domain), tokeniser),
+            Err(DomainError::NotCandidate { name, why })
+                if *why != SetAside::SingleLabel
+                    && name.chars().all(model_core::normalise::is_hostname_char) =>
+            {
+                split_place(name, None, tokeniser)
+            }
+            Err(_) => None,
+        };
+        match (outcome, placed) {
+            (Ok(domain), Some((split_key, split_order))) => examples.push(Example {
+                split_key,
+                split_order,
+                ..Example::of(
+                    &domain,
+                    tokeniser,
+                    sample.is_dga,
+                    &sample.family,
+                    &sample.source,
+                )
+            }),
+            (Err(_), Some((split_key, split_order))) => examples.push(Example {
+                text: split_order.clone(),
+                key: split_key.clone(),
+                tokens: Vec::new(),
                 is_dga: sample.is_dga,
                 family: sample.family,
                 source: sample.source,
+                split_key,
+                split_order,
+                candidate: false,
             }),
             // Data rows are numbered from 2: line 1 is the header.
-            Err(e) => bad.push(i as u64 + 2, format!("{}: {e}", sample.domain)),
+            (Err(e), None) => bad.push(i as u64 + 2, format!("{}: {e}", sample.domain)),
+            (Ok(_), None) => bad.push(i as u64 + 2, format!("{}: no split key", sample.domain)),
         }
     }
     bad.report("names could not be normalised and were", total);
     examples
+}
+
+/// A name's place in the split: its registrable label and the model's view of it under the
+/// whole public-suffix list, private section included, which is how every split so far was
+/// made. The suffix rules (a platform's label scored as the platform's domain, names set
+/// aside) change what the model reads, never which split a name is in, so that the shipped
+/// model's test split stays unseen by it.
+fn split_place(
+    name: &str,
+    domain: Option<&Domain>,
+    tokeniser: &Tokeniser,
+) -> Option<(String, String)> {
+    let registrable = match psl::domain(name.as_bytes()) {
+        Some(found) => std::str::from_utf8(found.as_bytes()).ok()?.to_owned(),
+        // A platform's own domain (`cloudfront.net`) was split by the ICANN rules alone.
+        None => domain?.registrable_domain.clone(),
+    };
+    let label = registrable.split('.').next()?.to_owned();
+    let order = match tokeniser.config().view {
+        InputView::Registrable => registrable,
+        InputView::Label => label.clone(),
+        InputView::Full => name.to_owned(),
+    };
+    Some((label, order))
 }
 
 /// The registrable labels of a set's benign names.
@@ -107,7 +191,7 @@ pub fn split(examples: Vec<Example>, seed: u64) -> Splits {
     let mut assigned: HashMap<String, (usize, bool)> = HashMap::new();
     let mut splits = Splits::default();
     for (stratum, (_, mut members)) in strata.into_iter().enumerate() {
-        members.sort_by(|a, b| (&a.key, &a.text).cmp(&(&b.key, &b.text)));
+        members.sort_by(|a, b| (&a.split_key, &a.split_order).cmp(&(&b.split_key, &b.split_order)));
         members.shuffle(&mut StdRng::seed_from_u64(
             seed.wrapping_add(stratum as u64),
         ));
@@ -121,9 +205,9 @@ pub fn split(examples: Vec<Example>, seed: u64) -> Splits {
                 2
             };
             let (which, label) = *assigned
-                .entry(example.key.clone())
+                .entry(example.split_key.clone())
                 .or_insert((fresh, example.is_dga));
-            if label != example.is_dga {
+            if label != example.is_dga || !example.candidate {
                 continue;
             }
             match which {
@@ -156,6 +240,55 @@ mod tests {
             family: family.into(),
             source: "t".into(),
         }
+    }
+
+    /// Regression: the suffix rules (a platform's label scored as the platform's domain, one
+    /// retired top-level domain set aside) reshuffled the benign split, so the shipped model's
+    /// quality gate was measured partly on names it had trained on. A name keeps the place it
+    /// had before the rules: its split key and order are those of the whole public-suffix list,
+    /// and a name set aside now still holds its place, in no split.
+    #[test]
+    fn suffix_rules_move_no_name_to_another_split() {
+        let tokeniser = Tokeniser::new(TokeniserConfig::new().with_view(InputView::Registrable));
+        let samples = vec![
+            sample("d1x9q.cloudfront.net", false, "legit"),
+            sample("www.goo", false, "legit"),
+            sample("localhost", false, "legit"),
+        ];
+        let examples = prepare(samples, &tokeniser);
+        let fields = |e: &Example| {
+            (
+                e.text.clone(),
+                e.key.clone(),
+                e.split_key.clone(),
+                e.split_order.clone(),
+                e.candidate,
+            )
+        };
+        let got: Vec<_> = examples.iter().map(fields).collect();
+        let owned = |a: &str, b: &str, c: &str, d: &str, e| {
+            (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned(), e)
+        };
+        assert_eq!(
+            got,
+            [
+                owned(
+                    "cloudfront.net",
+                    "cloudfront",
+                    "d1x9q",
+                    "d1x9q.cloudfront.net",
+                    true
+                ),
+                owned("www.goo", "www", "www", "www.goo", false),
+            ],
+            "a single label was never scored, so it holds no place"
+        );
+        let splits = split(examples, 3);
+        let placed: Vec<&str> = [&splits.train, &splits.val, &splits.test]
+            .iter()
+            .flat_map(|part| part.iter().map(|e| e.text.as_str()))
+            .collect();
+        assert_eq!(placed, ["cloudfront.net"]);
     }
 
     #[test]

@@ -670,18 +670,8 @@ pub(crate) mod tests {
                 };
                 let domain =
                     normalise(&format!("{label}{i}.com")).expect("fixture names are valid");
-                Example {
-                    text: tokeniser.view(&domain).to_owned(),
-                    key: domain.registrable_label().to_owned(),
-                    tokens: tokeniser.encode(&domain),
-                    is_dga,
-                    family: if is_dga {
-                        "random".into()
-                    } else {
-                        "legit".into()
-                    },
-                    source: "fixture".into(),
-                }
+                let family = if is_dga { "random" } else { "legit" };
+                Example::of(&domain, &tokeniser, is_dga, family, "fixture")
             })
             .collect()
     }
