@@ -135,34 +135,15 @@ fn follows_a_growing_rotating_log_and_resumes_after_a_restart() {
 
 #[test]
 fn reads_a_dnsmasq_pipeline_on_stdin_and_summarises() {
-    let mut child = monitor(&["--summary-s", "0", "--alert-on", "names"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let log = "Nov 23 01:02:03 dnsmasq[612]: query[A] xjkd8f2hqzpv.com from 192.168.1.5\n\
                Nov 23 01:02:03 dnsmasq[612]: forwarded xjkd8f2hqzpv.com to 1.1.1.1\n\
                Nov 23 01:02:04 dnsmasq[612]: query[AAAA] xjkd8f2hqzpv.com from 192.168.1.5\n\
                Nov 23 01:02:05 dnsmasq[612]: query[A] wikipedia.org from 192.168.1.6\n\
                Nov 23 01:02:06 dnsmasq[612]: query[PTR] 5.1.168.192.in-addr.arpa from 192.168.1.6\n";
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(log.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let alerts: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(alerts.len(), 1, "{stdout}");
+    let (alerts, stderr) = monitor_stdin(&["--summary-s", "0", "--alert-on", "names"], log);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["client"], "192.168.1.5");
     assert_eq!(alerts[0]["ts"], "Nov 23 01:02:03");
-    let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
         stderr.contains("5 lines")
             && stderr.contains("4 queries")

@@ -277,12 +277,7 @@ async fn score_text(
         return Err("nothing to score: no line holds a name".into());
     }
     let inputs: Vec<&str> = extracted.candidates.iter().map(|c| c.text).collect();
-    let backend = shared.backend_for(true);
-    let started = assets::now_ms();
-    let verdicts = engine
-        .score(&inputs, backend, &|p| progress.set(Some(p)))
-        .await?;
-    let seconds = (assets::now_ms() - started) / 1000.0;
+    let (verdicts, seconds, backend) = score_timed(shared, &engine, &inputs, progress).await?;
     let rows: Vec<Row> = extracted
         .candidates
         .iter()
@@ -313,6 +308,22 @@ async fn score_text(
     })
 }
 
+/// Scores inputs on the batch backend with progress; returns the verdicts, the seconds it took
+/// and the backend it ran on.
+async fn score_timed(
+    shared: Shared,
+    engine: &engine::Engine,
+    inputs: &[&str],
+    progress: RwSignal<Option<f64>>,
+) -> Result<(Vec<Verdict>, f64, engine::Backend), String> {
+    let backend = shared.backend_for(true);
+    let started = assets::now_ms();
+    let verdicts = engine
+        .score(inputs, backend, &|p| progress.set(Some(p)))
+        .await?;
+    Ok((verdicts, (assets::now_ms() - started) / 1000.0, backend))
+}
+
 /// Scores a DNS log's distinct query names once each, then judges its hosts in log order.
 async fn score_log(
     shared: Shared,
@@ -327,12 +338,7 @@ async fn score_log(
         ));
     }
     let inputs: Vec<&str> = log.names.iter().map(|(_, n)| n.as_str()).collect();
-    let backend = shared.backend_for(true);
-    let started = assets::now_ms();
-    let verdicts = engine
-        .score(&inputs, backend, &|p| progress.set(Some(p)))
-        .await?;
-    let seconds = (assets::now_ms() - started) / 1000.0;
+    let (verdicts, seconds, backend) = score_timed(shared, engine, &inputs, progress).await?;
     let evidence: HashMap<String, Option<NameScore>> = log
         .names
         .iter()

@@ -56,8 +56,6 @@ struct Outcome {
     time: f64,
     /// What the host tracker needs, for names that count as evidence.
     evidence: Option<NameScore>,
-    /// The name alert it raised, if any (written once, when it was scored).
-    high: bool,
 }
 
 /// One event of a log, from one of the monitored sources.
@@ -232,10 +230,9 @@ impl Triage {
         alerts: &mut Vec<Value>,
     ) -> Outcome {
         let key = query.name.to_ascii_lowercase();
-        let mut outcome = Outcome {
+        let outcome = Outcome {
             time,
             evidence: NameScore::of(verdict),
-            high: false,
         };
         match &verdict.result {
             Ok(scored) => {
@@ -244,8 +241,7 @@ impl Triage {
                     .alerted
                     .get(registrable)
                     .is_some_and(|at| (time - at).abs() < self.window_s);
-                outcome.high = scored.risk == Risk::High && !repeat;
-                if outcome.high {
+                if scored.risk == Risk::High && !repeat {
                     self.alerted.insert(registrable.clone(), time);
                     self.counts.name_alerts += 1;
                     if self.alert_on.names() {
