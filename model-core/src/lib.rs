@@ -9,6 +9,7 @@ pub mod detector;
 pub mod dnslog;
 pub mod explain;
 pub mod extract;
+mod gelu;
 pub mod hosts;
 pub mod model;
 pub mod normalise;
