@@ -19,7 +19,7 @@ pub const DECISION_P: f32 = 0.5;
 pub const FAMILY_TOP: usize = 3;
 
 /// Sequences per forward pass by default: bounds memory on any input, and on the CPU backends
-/// small batches of similar length measured fastest (`trainer bench`).
+/// small batches of similar length measured fastest (`dga bench`).
 pub const DEFAULT_BATCH: usize = 128;
 
 /// Risk bands over `p_dga`.

@@ -32,9 +32,7 @@ pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     let device = x.device();
     let data = x.into_data();
     let shape = data.shape.clone();
-    let mut values: Vec<f32> = data
-        .into_vec()
-        .expect("the CPU backends score in f32");
+    let mut values: Vec<f32> = data.into_vec().expect("the CPU backends score in f32");
     values.iter_mut().for_each(|v| *v = gelu_one(*v));
     Tensor::from_data(TensorData::new(values, shape), &device)
 }
@@ -49,7 +47,11 @@ fn gelu_one(x: f32) -> f32 {
     let p8 = p4 * p4;
     // Φ(-|x|) = erfc(|x| / √2) / 2; past |x| ≈ 40 the power overflows to infinity and this is 0.
     let lower_tail = 0.5 / (p8 * p8);
-    let phi = if x >= 0.0 { 1.0 - lower_tail } else { lower_tail };
+    let phi = if x >= 0.0 {
+        1.0 - lower_tail
+    } else {
+        lower_tail
+    };
     x * phi
 }
 

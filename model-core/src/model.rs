@@ -2,14 +2,14 @@
 //! transformer encoder with a padding mask, a linear head on the class token, and optionally a
 //! second linear head on the same token that names the DGA family.
 
-use burn::nn::attention::{MhaInput, MultiHeadAttention};
 use burn::nn::activation::Activation;
-use burn::tensor::activation::softmax;
+use burn::nn::attention::{MhaInput, MultiHeadAttention};
 use burn::nn::transformer::{
     PositionWiseFeedForward, TransformerEncoder, TransformerEncoderConfig, TransformerEncoderLayer,
 };
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{HostBatch, Shapes, TokenBatch};
@@ -461,7 +461,10 @@ fn attend<B: Backend>(
     let v = split(keys, &mha.value, seq);
     // The padding bias is spelled out for every head and query row (an outer product with
     // ones): Flex's element-by-element broadcast of a `[batch, 1, 1, seq]` bias cost more.
-    let bias = mask_pad.float().mul_scalar(mha.min_float).unsqueeze_dim::<3>(1); // [batch, 1, seq]
+    let bias = mask_pad
+        .float()
+        .mul_scalar(mha.min_float)
+        .unsqueeze_dim::<3>(1); // [batch, 1, seq]
     let ones = Tensor::<B, 3>::ones([batch, heads * rows, 1], &bias.device());
     let bias = ones.matmul(bias).reshape([batch, heads, rows, seq]); // [batch, heads, rows, seq]
     let scores = q.matmul(k.transpose()).div_scalar((d_k as f32).sqrt()) + bias; // [batch, heads, rows, seq]
@@ -469,8 +472,16 @@ fn attend<B: Backend>(
     let weight = mha.output.weight.val(); // [d_model, d_model]
     let mut out = (0..heads)
         .map(|h| {
-            let head = context.clone().slice([0..batch, h..h + 1]).reshape([batch, rows, d_k]);
-            head.matmul(weight.clone().slice(h * d_k..(h + 1) * d_k).unsqueeze::<3>()) // [batch, rows, d_model]
+            let head = context
+                .clone()
+                .slice([0..batch, h..h + 1])
+                .reshape([batch, rows, d_k]);
+            head.matmul(
+                weight
+                    .clone()
+                    .slice(h * d_k..(h + 1) * d_k)
+                    .unsqueeze::<3>(),
+            ) // [batch, rows, d_model]
         })
         .reduce(|a, b| a + b)
         .expect("at least one head");

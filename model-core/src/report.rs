@@ -1,4 +1,4 @@
-//! The CSV and JSON rows of a verdict, shared by `trainer predict`, the HTTP API and the page's
+//! The CSV and JSON rows of a verdict, shared by `dga predict`, the HTTP API, the Python package and the page's
 //! download so that all write the same columns and defuse spreadsheet formulas the same way.
 
 use std::borrow::Cow;
@@ -29,36 +29,86 @@ pub const CSV_HEADER: [&str; COLUMNS] = [
 /// How many columns a verdict row has.
 pub const COLUMNS: usize = 14;
 
-/// The CSV cells of one verdict, text cells already neutralised (see [`neutralise`]).
-pub fn csv_row(verdict: &Verdict) -> [String; COLUMNS] {
+/// What each column holds when it holds anything (see [`Cell`]), in [`CSV_HEADER`]'s order.
+pub const COLUMN_KINDS: [Kind; COLUMNS] = {
+    use Kind::{Flag, Number, Text};
+    [
+        Text, Text, Text, Number, Number, Text, Text, Flag, Number, Text, Text, Number, Text, Text,
+    ]
+};
+
+/// The kind of a column's cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Number,
+    Flag,
+}
+
+/// One cell of a verdict row, typed: what the CSV prints, the Python package's table holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    /// Nothing to say (no score, no family, not allowed ...).
+    Empty,
+    Text(Cow<'a, str>),
+    /// A number and the decimals the CSV prints it with.
+    Number(f32, usize),
+    Flag(bool),
+}
+
+impl Cell<'_> {
+    /// The CSV text of the cell; text is neutralised (see [`neutralise`]), numbers are not.
+    pub fn to_csv(&self) -> String {
+        match self {
+            Cell::Empty => String::new(),
+            Cell::Text(text) => neutralise(text).into_owned(),
+            Cell::Number(value, decimals) => format!("{value:.decimals$}"),
+            Cell::Flag(flag) => flag.to_string(),
+        }
+    }
+}
+
+fn text(s: &str) -> Cell<'_> {
+    Cell::Text(Cow::Borrowed(s))
+}
+
+/// The cells of one verdict, in [`CSV_HEADER`]'s order.
+pub fn cells(verdict: &Verdict) -> [Cell<'_>; COLUMNS] {
+    let input = Cell::Text(verdict.input.as_str().into());
     match &verdict.result {
         Ok(s) => [
-            neutralise(&verdict.input).into_owned(),
-            neutralise(&s.domain.name).into_owned(),
-            neutralise(&s.domain.registrable_domain).into_owned(),
-            format!("{:.6}", s.p_dga),
-            format!("{:.3}", s.logit),
-            s.risk.as_str().to_owned(),
-            String::new(),
-            s.domain.suffix_known.to_string(),
-            s.anomaly
-                .map_or(String::new(), |a| format!("{:.2}", a.bits)),
-            neutralise(s.allowed.as_deref().unwrap_or("")).into_owned(),
-            s.family.as_ref().map_or(String::new(), |f| f.name.clone()),
+            input,
+            text(&s.domain.name),
+            text(&s.domain.registrable_domain),
+            Cell::Number(s.p_dga, 6),
+            Cell::Number(s.logit, 3),
+            Cell::Text(s.risk.as_str().into()),
+            Cell::Empty,
+            Cell::Flag(s.domain.suffix_known),
+            s.anomaly.map_or(Cell::Empty, |a| Cell::Number(a.bits, 2)),
+            s.allowed.as_deref().map_or(Cell::Empty, text),
+            s.family.as_ref().map_or(Cell::Empty, |f| text(&f.name)),
             s.family
                 .as_ref()
-                .map_or(String::new(), |f| format!("{:.3}", f.p)),
-            s.domain.rule.as_str().to_owned(),
-            String::new(),
+                .map_or(Cell::Empty, |f| Cell::Number(f.p, 3)),
+            Cell::Text(s.domain.rule.as_str().into()),
+            Cell::Empty,
         ],
         Err(e) => {
-            let mut row = unscored_row(&verdict.input, &e.to_string());
+            let mut row: [Cell; COLUMNS] = std::array::from_fn(|_| Cell::Empty);
+            row[0] = input;
+            row[6] = Cell::Text(e.to_string().into());
             if let Some(why) = e.set_aside() {
-                row[COLUMNS - 1] = why.as_str().to_owned();
+                row[COLUMNS - 1] = Cell::Text(why.as_str().into());
             }
             row
         }
     }
+}
+
+/// The CSV cells of one verdict, text cells already neutralised (see [`neutralise`]).
+pub fn csv_row(verdict: &Verdict) -> [String; COLUMNS] {
+    cells(verdict).map(|cell| cell.to_csv())
 }
 
 /// The CSV cells of an input that has no score, with the reason in `error`.
@@ -157,6 +207,44 @@ mod tests {
         assert_eq!(row[7], "true");
         assert_eq!(row[8], "9.50");
         assert_eq!(row[10], "");
+    }
+
+    #[test]
+    fn every_cell_is_of_its_columns_kind() {
+        let scored = Verdict {
+            input: "example.com".into(),
+            result: Ok(Scored {
+                domain: normalise("example.com").unwrap(),
+                p_dga: 0.9,
+                logit: 2.2,
+                risk: Risk::High,
+                anomaly: Some(crate::explain::Anomaly {
+                    bits: 9.5,
+                    unusual: false,
+                }),
+                allowed: Some("example.com".into()),
+                family: Some(crate::detector::Family {
+                    name: "x".into(),
+                    p: 0.5,
+                    top: Vec::new(),
+                }),
+            }),
+        };
+        let unscored = Verdict {
+            input: "local".into(),
+            result: normalise("local").map(|_| unreachable!()),
+        };
+        for verdict in [scored, unscored] {
+            for (cell, kind) in cells(&verdict).iter().zip(COLUMN_KINDS) {
+                let of_kind = match cell {
+                    Cell::Empty => true,
+                    Cell::Text(_) => kind == Kind::Text,
+                    Cell::Number(..) => kind == Kind::Number,
+                    Cell::Flag(_) => kind == Kind::Flag,
+                };
+                assert!(of_kind, "{cell:?} in a {kind:?} column");
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use model_core::{DgaModel, ModelSize, Tokeniser};
 use serde::Serialize;
 
 use crate::backend::{BackendArg, Job, Precision, dispatch_with, shapes_for};
-use crate::commands::{DataArgs, load_splits};
+use crate::inputs::{DataArgs, load_splits};
 use crate::split::Example;
 use crate::train::{EpochSampler, Phase, optimiser, step};
 

@@ -2,24 +2,26 @@
 //! arguments from `main.rs` and does the work.
 
 use crate::backend::{BackendArg, Job, dispatch, fit_detector};
-use crate::data::ListLabel;
-use crate::scoring::{DEFAULT_WEIGHTS, ScoringArgs};
+use crate::inputs::{
+    DataArgs, RewriteArgs, ViewArg, load_splits, weights_and_splits, write_scores, write_weights,
+};
 use crate::split::{Example, SplitName};
-use crate::train::{SelectBy, Stop, TrainJob, TrainSettings, write_atomic};
-use crate::{augment, data, metrics, parallel, predict, split, wide};
+use crate::train::{SelectBy, Stop, TrainJob, TrainSettings};
+use crate::{augment, metrics, split, wide};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, Parser};
+use dga::files::{read_weights, write_atomic};
+use dga::scoring::DEFAULT_WEIGHTS;
 use model_core::explain::{AnomalyModel, BenignTrigrams};
+use model_core::parallel;
 use model_core::{
-    Detector, InputView, ModelCard, ModelConfig, ModelSize, Shapes, Tokeniser, replace_config,
+    Detector, ModelCard, ModelConfig, ModelSize, Shapes, Tokeniser, replace_config,
     weights::decode_config,
 };
 use std::path::{Path, PathBuf};
 
-/// Where the labelled data lives when no --data is given (relative to the repository root).
-pub(crate) const DEFAULT_DATA: &str = "../shared/data/domains.csv.gz";
 /// The shipped weights' model card, which the page loads beside them.
 pub(crate) const DEFAULT_CARD: &str = "model/card.json";
 /// How much the benign-only anomaly score feeds `p_dga` by default, chosen on the leave-out
@@ -31,24 +33,6 @@ pub(crate) const ANOMALY_WEIGHT: f32 = 1.0;
 /// leave-out benchmark (README, "Generalisation"): the largest F1 at equal priors on families
 /// and benign lists the model never saw, within [`crate::generalise::MAX_UNSEEN_FPR`].
 pub(crate) const DECISION_SHIFT: f32 = 1.5;
-
-#[derive(Args, Clone)]
-pub(crate) struct DataArgs {
-    /// Labelled domains: `domain,label,family,source` CSV, `isDGA,domain,host,subclass` CSV,
-    /// JSON lines with `domain` and `threat`, or a plain list with --label; `.gz` is read too.
-    #[arg(long, env = "DGA_DATA", default_value = DEFAULT_DATA)]
-    pub(crate) data: PathBuf,
-    /// Label for every name of a plain one-per-line list.
-    #[arg(long, value_enum)]
-    pub(crate) label: Option<ListLabel>,
-    /// Seed of the 80/10/10 split.
-    #[arg(long, default_value_t = 42)]
-    pub(crate) split_seed: u64,
-    /// DGA families (comma-separated) kept out of training and validation: every name of theirs
-    /// goes to the test split, to measure detection of families the model never saw.
-    #[arg(long, value_delimiter = ',')]
-    pub(crate) holdout_families: Vec<String>,
-}
 
 #[derive(Args)]
 pub(crate) struct TrainArgs {
@@ -173,53 +157,6 @@ pub(crate) struct WideArgs {
     pub(crate) backend: BackendArg,
 }
 
-/// The data and weights of a command that adds to or rewrites existing weights.
-#[derive(Args)]
-pub(crate) struct RewriteArgs {
-    #[command(flatten)]
-    pub(crate) data: DataArgs,
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    pub(crate) weights: PathBuf,
-    /// Where to write the result (default: over --weights).
-    #[arg(long)]
-    pub(crate) out: Option<PathBuf>,
-}
-
-impl RewriteArgs {
-    /// Reads --weights and splits --data, hands both to `rewrite` and writes what it returns.
-    pub(crate) fn run(
-        &self,
-        rewrite: impl FnOnce(&[u8], &split::Splits) -> Result<Vec<u8>>,
-    ) -> Result<()> {
-        let (weights, _, splits) = weights_and_splits(&self.weights, &self.data)?;
-        let rewritten = rewrite(&weights, &splits)?;
-        write_weights(self.out.as_ref().unwrap_or(&self.weights), &rewritten)
-    }
-}
-
-/// Reads a weights file, and the labelled data split as its tokeniser reads names.
-pub(crate) fn weights_and_splits(
-    path: &Path,
-    data: &DataArgs,
-) -> Result<(Vec<u8>, ModelConfig, split::Splits)> {
-    let weights = read_weights(path)?;
-    let config =
-        decode_config(&weights).with_context(|| format!("{} is not usable", path.display()))?;
-    let splits = load_splits(data, &Tokeniser::new(config.tokeniser.clone()))?;
-    Ok((weights, config, splits))
-}
-
-/// Writes weights and says where and how large.
-pub(crate) fn write_weights(out: &Path, weights: &[u8]) -> Result<()> {
-    write_atomic(out, weights)?;
-    println!(
-        "wrote {} ({:.1} KiB)",
-        out.display(),
-        weights.len() as f64 / 1024.0
-    );
-    Ok(())
-}
-
 #[derive(Args)]
 pub(crate) struct AnomalyArgs {
     #[command(flatten)]
@@ -259,23 +196,6 @@ pub(crate) fn run_calibrate(args: CalibrateArgs) -> Result<()> {
     write_weights(args.out.as_ref().unwrap_or(&args.weights), &calibrated)
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub(crate) enum ViewArg {
-    Registrable,
-    Label,
-    Full,
-}
-
-impl From<ViewArg> for InputView {
-    fn from(v: ViewArg) -> Self {
-        match v {
-            ViewArg::Registrable => InputView::Registrable,
-            ViewArg::Label => InputView::Label,
-            ViewArg::Full => InputView::Full,
-        }
-    }
-}
-
 #[derive(Args)]
 pub(crate) struct EvalArgs {
     #[command(flatten)]
@@ -300,23 +220,6 @@ pub(crate) struct EvalArgs {
 }
 
 #[derive(Args)]
-pub(crate) struct PredictArgs {
-    /// One domain (or URL, or log token) per line, or a CSV with a `domain` column; `-` or
-    /// nothing reads stdin.
-    pub(crate) input: Option<PathBuf>,
-    /// Write here instead of stdout.
-    #[arg(long, short)]
-    pub(crate) output: Option<PathBuf>,
-    /// CSV, or JSON lines (which add each DGA name's three likeliest families).
-    #[arg(long, value_enum, default_value = "csv")]
-    pub(crate) format: predict::Format,
-    #[command(flatten)]
-    pub(crate) scoring: ScoringArgs,
-    #[arg(long, value_enum, default_value = "cpu")]
-    pub(crate) backend: BackendArg,
-}
-
-#[derive(Args)]
 pub(crate) struct CardArgs {
     #[command(flatten)]
     pub(crate) data: DataArgs,
@@ -335,59 +238,6 @@ pub(crate) struct ExportArgs {
     pub(crate) from: PathBuf,
     #[arg(long, default_value = DEFAULT_WEIGHTS)]
     pub(crate) to: PathBuf,
-}
-
-/// Loads and normalises labelled data into model inputs.
-pub(crate) fn load_examples(
-    path: &Path,
-    label: Option<ListLabel>,
-    tokeniser: &Tokeniser,
-) -> Result<Vec<Example>> {
-    if !path.exists() {
-        bail!(
-            "no data at {}: pass --data FILE (or set DGA_DATA); in this repository the labelled set is ../shared/data/domains.csv.gz",
-            path.display()
-        );
-    }
-    eprintln!("reading {}", path.display());
-    let loaded = data::load(path, label)?;
-    Ok(split::prepare(loaded.samples, tokeniser))
-}
-
-/// Loads, normalises and splits the labelled data the same way for training and evaluation.
-pub(crate) fn load_splits(args: &DataArgs, tokeniser: &Tokeniser) -> Result<split::Splits> {
-    let examples = load_examples(&args.data, args.label, tokeniser)?;
-    let mut splits = split::split(examples, args.split_seed);
-    if !args.holdout_families.is_empty() {
-        let unknown: Vec<&str> = args
-            .holdout_families
-            .iter()
-            .filter(|f| {
-                let mut all = splits.train.iter().chain(&splits.val).chain(&splits.test);
-                !all.any(|e| e.is_dga && &e.family == *f)
-            })
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() {
-            bail!(
-                "--holdout-families: no DGA names of {} in {}",
-                unknown.join(", "),
-                args.data.display()
-            );
-        }
-        let held = splits.hold_out(&args.holdout_families);
-        eprintln!(
-            "held out {held} names of {} families: all in the test split",
-            args.holdout_families.len()
-        );
-    }
-    eprintln!(
-        "split: {} train, {} validation, {} test",
-        splits.train.len(),
-        splits.val.len(),
-        splits.test.len()
-    );
-    Ok(splits)
 }
 
 impl TrainArgs {
@@ -630,28 +480,6 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn write_scores(examples: &[Example], logits: &[f32], path: &Path) -> Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut out = csv::Writer::from_writer(std::io::BufWriter::new(file));
-    out.write_record(["name", "label", "family", "source", "logit", "p_dga"])?;
-    for (e, &logit) in examples.iter().zip(logits) {
-        let label = if e.is_dga { "dga" } else { "legit" };
-        let p_dga = model_core::sigmoid(logit);
-        out.write_record([
-            e.text.as_str(),
-            label,
-            &e.family,
-            &e.source,
-            &format!("{logit:.4}"),
-            &format!("{p_dga:.6}"),
-        ])?;
-    }
-    out.flush()?;
-    eprintln!("scores written to {}", path.display());
-    Ok(())
-}
-
 pub(crate) fn run_card(args: CardArgs) -> Result<()> {
     let (weights, config, splits) = weights_and_splits(&args.weights, &args.data)?;
     let benign = splits
@@ -716,12 +544,6 @@ pub(crate) fn run_card(args: CardArgs) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn read_weights(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| {
-        format!("cannot read weights {} (train with `cargo run --release -p trainer`, or pass --weights)", path.display())
-    })
-}
-
 pub(crate) struct EvalJob<'a> {
     pub(crate) weights: &'a [u8],
     pub(crate) examples: &'a [Example],
@@ -758,37 +580,6 @@ impl Job for EvalJob<'_> {
     }
 }
 
-pub(crate) struct PredictJob(PredictArgs);
-
-impl Job for PredictJob {
-    type Output = ();
-
-    fn run<B: AutodiffBackend>(self, device: B::Device, backend: &'static str) -> Result<()> {
-        let args = self.0;
-        let mut detector = args.scoring.detector::<B::InnerBackend>(device)?;
-        fit_detector(&mut detector, backend);
-        let input = match &args.input {
-            Some(path) if path.as_os_str() != "-" => data::open(path)?,
-            _ => Box::new(std::io::stdin().lock()),
-        };
-        let started = std::time::Instant::now();
-        let count = match &args.output {
-            Some(path) => {
-                let file = std::fs::File::create(path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                predict::predict(&detector, input, std::io::BufWriter::new(file), args.format)?
-            }
-            None => predict::predict(&detector, input, std::io::stdout().lock(), args.format)?,
-        };
-        let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "scored {count} lines in {secs:.2} s ({:.0} lines/s)",
-            count as f64 / secs.max(1e-9)
-        );
-        Ok(())
-    }
-}
-
 pub(crate) fn run_export(from: &Path, to: &Path) -> Result<()> {
     let source = if from.is_dir() {
         from.join("best.dgaw")
@@ -811,8 +602,4 @@ pub(crate) fn run_export(from: &Path, to: &Path) -> Result<()> {
         to.display()
     );
     Ok(())
-}
-
-pub(crate) fn run_predict(args: PredictArgs) -> Result<()> {
-    dispatch(args.backend, PredictJob(args))
 }

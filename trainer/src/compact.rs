@@ -12,7 +12,7 @@ use model_core::tokeniser::{BIGRAM_VOCAB, TRIGRAM_BUCKETS, bigram_id, trigram_id
 use model_core::{decode_weights, encode_weights};
 
 use crate::backend::CpuBackend;
-use crate::commands::RewriteArgs;
+use crate::inputs::RewriteArgs;
 use crate::split::Example;
 
 /// Mantissa bits kept of half precision's 10: a relative rounding error of at most 2^-7.

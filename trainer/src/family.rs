@@ -27,7 +27,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::backend::CpuBackend;
-use crate::commands::RewriteArgs;
+use crate::inputs::RewriteArgs;
 use crate::split::{Example, Splits};
 
 type Train = Autodiff<CpuBackend>;

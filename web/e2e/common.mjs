@@ -57,7 +57,7 @@ export async function scoreOne(page, name) {
   });
 }
 
-// Native `trainer predict` output: input -> p_dga (or the error) per demo name.
+// Native `dga predict` output: input -> p_dga (or the error) per demo name.
 export function expectedVerdicts(path) {
   const lines = readFileSync(path, "utf8").trim().split("\n").slice(1);
   return lines.map(parseCsvLine).map(([input, domain, , p, , risk, error, , , , family]) => ({ input, domain, p: p === "" ? null : Number(p), risk, error, family }));

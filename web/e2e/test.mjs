@@ -1,6 +1,6 @@
 // Browser tests of the served page in Debian's headless Chromium:
 //   node web/e2e/test.mjs BASE_URL EXPECTED_CSV
-// EXPECTED_CSV is native `trainer predict` output on model/demo-domains.txt.
+// EXPECTED_CSV is native `dga predict` output on model/demo-domains.txt.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
@@ -26,7 +26,7 @@ async function check(name, body) {
 
 const cpuBrowser = await launch();
 
-await check("CPU: verdicts match native trainer predict, typed one by one", async () => {
+await check("CPU: verdicts match native dga predict, typed one by one", async () => {
   const { context, page, problems } = await open(cpuBrowser, `${base}?backend=cpu`);
   await modelReady(page);
   for (const want of expected) {
@@ -256,7 +256,7 @@ await check("once loaded, the page works offline", async () => {
 await cpuBrowser.close();
 
 const gpuBrowser = await launch({ webgpu: true });
-await check("WebGPU (SwiftShader): verdicts match native trainer predict", async () => {
+await check("WebGPU (SwiftShader): verdicts match native dga predict", async () => {
   const { context, page, problems } = await open(gpuBrowser, `${base}?backend=webgpu`);
   await modelReady(page);
   await page.waitForFunction(() => /WebGPU: (ready|failed)/.test(document.querySelector("#gpu-status")?.textContent ?? ""), null, { timeout: 120_000 });

@@ -485,7 +485,7 @@ fn file_to_list(name: &str, content: &str) -> (String, Option<String>) {
     (kept, note)
 }
 
-/// All rows as CSV (same columns as `trainer predict`, plus the input line), with the risk at
+/// All rows as CSV (same columns as `dga predict`, plus the input line), with the risk at
 /// the thresholds on screen.
 fn to_csv(rows: &[Row], thresholds: RiskThresholds, allow: &AllowList) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());

@@ -1,6 +1,7 @@
 //! `cargo xtask test` runs every check CI runs; `cargo xtask serve` builds the page and serves it;
 //! `cargo xtask demo` scores a few names natively; `cargo xtask bench-web` measures the page.
 
+mod python;
 mod web;
 
 use std::path::PathBuf;
@@ -89,14 +90,23 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
 }
 
 fn test() -> Result<()> {
-    run(cargo().args(["test", "--release", "--workspace"]))?;
+    // The Python package is built by pip (below), with the features a Python module needs.
+    run(cargo().args([
+        "test",
+        "--release",
+        "--workspace",
+        "--exclude",
+        "dga-detect",
+    ]))?;
+    BINARIES_BUILT.get_or_init(|| ());
     let gated = quality_gate()?;
+    python::test()?;
     // The page's build also proves model-core still compiles for wasm32.
     web::build(true)?;
     web::run_browser_script("test.mjs", &[])?;
-    // Reached only when every check passed: unit tests, the quality gate if run, the page's
-    // build and its browser tests.
-    let checks = if gated { 4 } else { 3 };
+    // Reached only when every check passed: unit tests, the quality gate if run, the Python
+    // package's tests, the page's build and its browser tests.
+    let checks = if gated { 5 } else { 4 };
     println!("checks: {checks} passed, 0 failed");
     Ok(())
 }
@@ -108,7 +118,10 @@ fn quality_gate() -> Result<bool> {
         eprintln!("skipping the quality gate: {SHARED_DATA} is not there");
         return Ok(false);
     }
-    let out = trainer(&["eval", "--json", "--data", SHARED_DATA])
+    // The binary the workspace tests just built (see `BINARIES_BUILT`).
+    let out = Command::new(target_dir().join("release").join("trainer"))
+        .args(["eval", "--json", "--data", SHARED_DATA])
+        .current_dir(root())
         .output()
         .context("cannot run trainer eval")?;
     if !out.status.success() {
@@ -159,13 +172,27 @@ pub(crate) fn ensure_wasm_target() -> Result<()> {
 }
 
 fn demo() -> Result<()> {
-    run(&mut trainer(&["predict", "model/demo-domains.txt"]))
+    run(&mut dga(&["predict", "model/demo-domains.txt"]))
 }
 
-/// `cargo run` of the release trainer with these arguments.
-pub(crate) fn trainer(args: &[&str]) -> Command {
+/// Set once `test` has built the workspace's binaries: later steps run them as built, where
+/// `cargo run -p dga` would build `dga` again for the features of that crate alone.
+static BINARIES_BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+
+/// The release `dga` command with these arguments: the binary `test` built, else `cargo run`.
+pub(crate) fn dga(args: &[&str]) -> Command {
+    if BINARIES_BUILT.get().is_some() {
+        let mut cmd = Command::new(target_dir().join("release").join("dga"));
+        cmd.args(args).current_dir(root());
+        return cmd;
+    }
     let mut cmd = cargo();
-    cmd.args(["run", "--quiet", "--release", "-p", "trainer", "--"])
+    cmd.args(["run", "--quiet", "--release", "-p", "dga", "--"])
         .args(args);
     cmd
+}
+
+/// Where cargo builds: `CARGO_TARGET_DIR`, or `target/` in the repository.
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }

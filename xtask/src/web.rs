@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{WASM_TARGET, cargo, ensure_wasm_target, root, run, trainer};
+use crate::{WASM_TARGET, cargo, dga, ensure_wasm_target, root, run, target_dir};
 
 /// The cargo profile of the page's wasm (size-optimised; see the workspace Cargo.toml).
 const PROFILE: &str = "wasm-release";
@@ -72,12 +72,6 @@ pub fn ensure_npm_tools() -> Result<()> {
     run(Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund"])
         .current_dir(dir))
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
 }
 
 /// Builds both wasm modules into `pkg/` and prints their sizes.
@@ -343,9 +337,9 @@ pub fn run_browser_script(script: &str, extra: &[String]) -> Result<()> {
         .current_dir(root()))
 }
 
-/// Native `trainer predict` verdicts on the demo names, which the page must reproduce.
+/// Native `dga predict` verdicts on the demo names, which the page must reproduce.
 fn expected_verdicts() -> Result<PathBuf> {
     let out = target_dir().join("expected-verdicts.csv");
-    run(trainer(&["predict", "model/demo-domains.txt", "-o"]).arg(&out))?;
+    run(dga(&["predict", "model/demo-domains.txt", "-o"]).arg(&out))?;
     Ok(out)
 }

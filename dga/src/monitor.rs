@@ -1,0 +1,323 @@
+//! `dga monitor`: follows DNS logs as they grow and alerts on hosts that look up
+//! machine-made names (and, if asked, on the names themselves). Each queried name is scored
+//! once per window of log time, however often it is queried.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use model_core::SetAside;
+use model_core::dnslog::{Format, Parser};
+use model_core::hosts::HostRules;
+
+use crate::CpuBackend;
+use crate::lines::{Line, LossyLines};
+use crate::scoring::ScoringArgs;
+
+mod follow;
+pub mod triage;
+
+use follow::{Follower, StateFile};
+pub use triage::{AlertOn, Counts, Event, Triage};
+
+#[derive(Args, Clone, Debug)]
+pub struct MonitorArgs {
+    /// Log files to follow (surviving rotation and truncation); `-` or none reads stdin.
+    pub inputs: Vec<PathBuf>,
+    /// Log format; `auto` tells Zeek (TSV or JSON), Suricata eve, dnsmasq/Pi-hole, BIND,
+    /// CoreDNS, Unbound, JSON lines and plain names apart by their lines.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: Format,
+    /// The field holding the queried name in JSON lines (default: the first of `query`,
+    /// `qname`, `question`, `domain`, `name` that a line has).
+    #[arg(long)]
+    pub json_field: Option<String>,
+    #[command(flatten)]
+    pub scoring: ScoringArgs,
+    #[command(flatten)]
+    pub hosts: HostArgs,
+    /// Write alerts (JSON lines) to this file, appending, instead of stdout.
+    #[arg(long)]
+    pub alerts: Option<PathBuf>,
+    /// Remember how far each file was read here, and resume from there after a restart.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// Read files from their start when no state says otherwise (default: only new lines).
+    #[arg(long)]
+    pub from_start: bool,
+    /// Read what the files hold now and exit, instead of following them.
+    #[arg(long)]
+    pub no_follow: bool,
+    /// A name is scored at most once in this many seconds of log time.
+    #[arg(long, default_value_t = 3600)]
+    pub window_s: u64,
+    /// Seconds between summaries on stderr (0: only at the end).
+    #[arg(long, default_value_t = 60)]
+    pub summary_s: u64,
+    /// Milliseconds between looks at files that did not grow.
+    #[arg(long, default_value_t = 250)]
+    pub poll_ms: u64,
+}
+
+/// How hosts are judged (the defaults are the measured choice: README, "Monitoring DNS logs").
+#[derive(Args, Clone, Debug)]
+pub struct HostArgs {
+    /// Which alerts to write: per host (the default: per-name alerts on real traffic are
+    /// mostly false), per high-risk name, or both.
+    #[arg(long, value_enum, default_value = "hosts")]
+    pub alert_on: AlertOn,
+    /// Evidence at which a host alert fires: each distinct registrable domain a host queries
+    /// adds up to 1 by how far its p_dga is above 0.5, twice that when the lookup failed and
+    /// half when it was answered.
+    #[arg(long, default_value_t = HostRules::default().threshold)]
+    pub host_threshold: f32,
+    /// Seconds of log time over which a host's names add up.
+    #[arg(long, default_value_t = HostRules::default().window_s)]
+    pub host_window_s: f64,
+    /// Hosts whose evidence is held at once; past it the host seen longest ago is forgotten.
+    #[arg(long, default_value_t = HostRules::default().max_hosts)]
+    pub max_hosts: usize,
+}
+
+impl HostArgs {
+    pub fn rules(&self) -> HostRules {
+        HostRules {
+            threshold: self.host_threshold,
+            window_s: self.host_window_s,
+            max_hosts: self.max_hosts,
+            ..HostRules::default()
+        }
+    }
+}
+
+/// A line's origin and its text.
+struct SourcedLine {
+    source: usize,
+    line: Line,
+}
+
+pub fn run(args: MonitorArgs) -> Result<()> {
+    let detector = args.scoring.detector::<CpuBackend>(Default::default())?;
+    let mut alerts: Box<dyn Write> = match &args.alerts {
+        Some(path) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open {} for alerts", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let use_stdin = args.inputs.is_empty() || args.inputs.iter().any(|p| p.as_os_str() == "-");
+    if use_stdin && args.inputs.len() > 1 {
+        bail!("read stdin (`-`) or files, not both");
+    }
+    let mut state = args.state.clone().map(StateFile::load).transpose()?;
+    let mut followers: Vec<Follower> = Vec::new();
+    let stdin_lines = if use_stdin {
+        Some(spawn_stdin_reader())
+    } else {
+        for path in &args.inputs {
+            let resume = state.as_ref().and_then(|s| s.position(path));
+            followers.push(Follower::new(path.clone(), resume, args.from_start));
+        }
+        None
+    };
+    let names: Vec<String> = if use_stdin {
+        vec!["-".into()]
+    } else {
+        args.inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect()
+    };
+    let mut parsers: Vec<Parser> = names
+        .iter()
+        .map(|_| Parser::new(args.format, args.json_field.clone()))
+        .collect();
+    let mut monitor = Monitor {
+        triage: Triage::new(
+            detector,
+            args.window_s as f64,
+            args.hosts.alert_on,
+            args.hosts.rules(),
+        ),
+        reported: 0,
+    };
+    let started = Instant::now();
+    let mut last_summary = (Instant::now(), Counts::default());
+    eprintln!(
+        "monitor: following {} ({} allow-list entries; {:?} alerts: names at p_dga >= {}, hosts at evidence >= {} in {} s)",
+        names.join(", "),
+        monitor.triage.detector.allow.len(),
+        args.hosts.alert_on,
+        monitor.triage.detector.thresholds.high,
+        args.hosts.host_threshold,
+        args.hosts.host_window_s,
+    );
+    loop {
+        let mut batch = Vec::new();
+        let mut ended = false;
+        if let Some(receiver) = &stdin_lines {
+            match receiver.recv_timeout(Duration::from_millis(args.poll_ms)) {
+                Ok(first) => {
+                    batch.push(first?);
+                    while batch.len() < 4096 {
+                        match receiver.try_recv() {
+                            Ok(line) => batch.push(line?),
+                            Err(mpsc::TryRecvError::Empty) => break,
+                            Err(mpsc::TryRecvError::Disconnected) => {
+                                ended = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => ended = true,
+            }
+        } else {
+            for (source, follower) in followers.iter_mut().enumerate() {
+                for line in follower.poll()? {
+                    batch.push(SourcedLine { source, line });
+                }
+                for note in follower.take_notes() {
+                    eprintln!("monitor: {note}");
+                }
+            }
+            ended = args.no_follow && followers.iter().all(Follower::at_end);
+        }
+        let had_lines = !batch.is_empty();
+        monitor.process(batch, &mut parsers, &names, &mut alerts)?;
+        if had_lines {
+            alerts.flush()?;
+            if let Some(state) = &mut state {
+                for follower in &followers {
+                    state.set(follower.path(), follower.position());
+                }
+                state.save()?;
+            }
+        }
+        let now = Instant::now();
+        if args.summary_s > 0 && now.duration_since(last_summary.0).as_secs() >= args.summary_s {
+            summary(
+                &monitor.triage.counts,
+                &last_summary.1,
+                now.duration_since(last_summary.0),
+            );
+            last_summary = (now, monitor.triage.counts.clone());
+            monitor.triage.forget_old();
+        }
+        if ended {
+            break;
+        }
+        let behind = followers.iter().any(|f| !f.at_end());
+        if !had_lines && !behind && stdin_lines.is_none() {
+            std::thread::sleep(Duration::from_millis(args.poll_ms));
+        }
+    }
+    summary(
+        &monitor.triage.counts,
+        &Counts::default(),
+        started.elapsed(),
+    );
+    Ok(())
+}
+
+fn summary(now: &Counts, before: &Counts, elapsed: Duration) {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let set_aside: Vec<String> = SetAside::ALL
+        .iter()
+        .map(|why| {
+            let count = |c: &Counts| c.set_aside.get(why).copied().unwrap_or(0);
+            format!("{} {}", count(now) - count(before), why.as_str())
+        })
+        .collect();
+    eprintln!(
+        "monitor: {} lines ({:.1}/s), {} queries, {} scored, {} from cache, {} name alerts, {} host alerts, set aside: {}, {} not names, {} lines not understood",
+        now.lines - before.lines,
+        (now.lines - before.lines) as f64 / secs,
+        now.queries - before.queries,
+        now.scored - before.scored,
+        now.cached - before.cached,
+        now.name_alerts - before.name_alerts,
+        now.host_alerts - before.host_alerts,
+        set_aside.join(", "),
+        now.not_names - before.not_names,
+        now.unparsed - before.unparsed,
+    );
+}
+
+/// Reads stdin on its own thread, so that the main loop can wake up for summaries.
+fn spawn_stdin_reader() -> mpsc::Receiver<Result<SourcedLine>> {
+    let (sender, receiver) = mpsc::sync_channel(16 * 1024);
+    std::thread::spawn(move || {
+        for line in LossyLines::new(std::io::stdin().lock()) {
+            let item = line
+                .map(|line| SourcedLine { source: 0, line })
+                .context("cannot read stdin");
+            if sender.send(item).is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+struct Monitor {
+    triage: Triage,
+    /// Lines reported as not understood so far.
+    reported: u64,
+}
+
+/// How many unscored lines are reported one by one.
+const REPORTED: u64 = 100;
+
+impl Monitor {
+    /// Parses a batch of lines, then scores and judges their queries in order, writing the
+    /// alerts they raise.
+    fn process(
+        &mut self,
+        batch: Vec<SourcedLine>,
+        parsers: &mut [Parser],
+        sources: &[String],
+        alerts: &mut dyn Write,
+    ) -> Result<()> {
+        let mut events = Vec::with_capacity(batch.len());
+        for SourcedLine { source, line } in batch {
+            self.triage.counts.lines += 1;
+            if let Some(problem) = &line.problem {
+                self.triage.counts.unparsed += 1;
+                self.report(&sources[source], problem);
+                continue;
+            }
+            let parsed = parsers[source].parse(&line.text);
+            if let model_core::dnslog::Parsed::Unparsed(why) = &parsed {
+                self.report(&sources[source], why);
+            }
+            events.push(Event { source, parsed });
+        }
+        for alert in self.triage.process(events, sources) {
+            writeln!(alerts, "{alert}").context("cannot write an alert")?;
+        }
+        for (source, why) in std::mem::take(&mut self.triage.problems) {
+            self.report(&sources[source], &why);
+        }
+        Ok(())
+    }
+
+    /// Says on stderr why a line was not understood: the first [`REPORTED`] of them, then
+    /// only their counts in the summaries, so that a flood of junk cannot drown the log.
+    fn report(&mut self, source: &str, why: &str) {
+        self.reported += 1;
+        if self.reported <= REPORTED {
+            let shown: String = why.chars().take(300).collect();
+            eprintln!("monitor: {source}: {shown}");
+        } else if self.reported == REPORTED + 1 {
+            eprintln!("monitor: {source}: more lines not understood; the summaries count them");
+        }
+    }
+}

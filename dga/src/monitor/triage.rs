@@ -1,0 +1,335 @@
+//! What `monitor` and `bench-logs` do with a log's events: score each distinct name once per
+//! window of log time, set aside names that are no DGA candidate, raise name alerts and feed
+//! the host tracker, in log order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use model_core::dnslog::{Answer, Parsed, Query};
+use model_core::hosts::{HostAlert, HostRules, HostTracker, NameScore};
+use model_core::{Detector, Risk, SetAside, Verdict};
+use serde_json::{Value, json};
+
+use crate::CpuBackend;
+use crate::lines::Line;
+use crate::scoring::score_lines;
+
+/// Which alerts are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlertOn {
+    /// One alert per high-risk name.
+    Names,
+    /// One alert per host whose generated-looking names add up (see README, "Monitoring").
+    Hosts,
+    Both,
+}
+
+impl AlertOn {
+    fn names(self) -> bool {
+        matches!(self, AlertOn::Names | AlertOn::Both)
+    }
+
+    fn hosts(self) -> bool {
+        matches!(self, AlertOn::Hosts | AlertOn::Both)
+    }
+}
+
+/// Counts for the summary line and the benchmark's table.
+#[derive(Debug, Default, Clone)]
+pub struct Counts {
+    pub lines: u64,
+    pub queries: u64,
+    pub answers: u64,
+    pub scored: u64,
+    pub cached: u64,
+    pub name_alerts: u64,
+    pub host_alerts: u64,
+    pub not_names: u64,
+    pub unparsed: u64,
+    pub set_aside: BTreeMap<SetAside, u64>,
+}
+
+/// The outcome of a name, kept for a window of log time so that repeats cost nothing.
+#[derive(Debug, Clone)]
+struct Outcome {
+    /// Log time it was scored at.
+    time: f64,
+    /// What the host tracker needs, for names that count as evidence.
+    evidence: Option<NameScore>,
+}
+
+/// One event of a log, from one of the monitored sources.
+pub struct Event {
+    pub source: usize,
+    pub parsed: Parsed,
+}
+
+pub struct Triage {
+    pub detector: Detector<CpuBackend>,
+    /// A name is scored at most once in this many seconds of log time.
+    pub window_s: f64,
+    pub alert_on: AlertOn,
+    pub hosts: HostTracker,
+    pub counts: Counts,
+    /// Why names were not scored (not hostnames at all), for the caller to report; set-aside
+    /// names are only counted.
+    pub problems: Vec<(usize, String)>,
+    /// Names scored within the window, by lower-cased name.
+    seen: HashMap<String, Outcome>,
+    /// Registrable domains alerted on, with the log time: one name alert per domain a window.
+    alerted: HashMap<String, f64>,
+    /// The most names [`Triage::seen`] holds; past it, those scored longest ago are forgotten.
+    max_names: usize,
+    /// The last log time of each source, for lines that carry none.
+    last_time: Vec<Option<f64>>,
+    started: Instant,
+}
+
+/// Names remembered at most: a day of a large network's distinct names fits in a few hundred MB.
+const MAX_CACHED_NAMES: usize = 1_000_000;
+
+impl Triage {
+    pub fn new(
+        detector: Detector<CpuBackend>,
+        window_s: f64,
+        alert_on: AlertOn,
+        rules: HostRules,
+    ) -> Self {
+        Self {
+            detector,
+            window_s,
+            alert_on,
+            hosts: HostTracker::new(rules),
+            counts: Counts::default(),
+            problems: Vec::new(),
+            seen: HashMap::new(),
+            alerted: HashMap::new(),
+            max_names: MAX_CACHED_NAMES,
+            last_time: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The log time of an event: its own, else the last one its source gave, else seconds
+    /// since start-up (a live stream of bare names).
+    fn time_of(&mut self, source: usize, time: Option<f64>) -> f64 {
+        if self.last_time.len() <= source {
+            self.last_time.resize(source + 1, None);
+        }
+        match time {
+            Some(t) => {
+                self.last_time[source] = Some(t);
+                t
+            }
+            None => self.last_time[source].unwrap_or_else(|| self.started.elapsed().as_secs_f64()),
+        }
+    }
+
+    /// Handles a batch of events in order; returns the alerts to write, as JSON objects.
+    pub fn process(&mut self, events: Vec<Event>, sources: &[String]) -> Vec<Value> {
+        // First pass: which names need scoring (not seen within the window).
+        let mut fresh: Vec<String> = Vec::new();
+        let mut fresh_keys: HashMap<String, usize> = HashMap::new();
+        let mut timed = Vec::with_capacity(events.len());
+        for event in events {
+            let time = match &event.parsed {
+                Parsed::Query(q) => Some(self.time_of(event.source, q.time)),
+                Parsed::Answer(a) => Some(self.time_of(event.source, a.time)),
+                _ => None,
+            };
+            if let (Parsed::Query(query), Some(time)) = (&event.parsed, time) {
+                let key = query.name.to_ascii_lowercase();
+                let cached = self
+                    .seen
+                    .get(&key)
+                    .is_some_and(|o| (time - o.time).abs() < self.window_s);
+                if !cached && !fresh_keys.contains_key(&key) {
+                    fresh_keys.insert(key, fresh.len());
+                    fresh.push(query.name.clone());
+                }
+            }
+            timed.push((event, time));
+        }
+        let lines: Vec<Line> = fresh.iter().map(|n| Line::clean(n.clone())).collect();
+        let mut verdicts: Vec<Option<Verdict>> = score_lines(&self.detector, &lines)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.counts.scored += verdicts.len() as u64;
+
+        let mut alerts = Vec::new();
+        for (Event { source, parsed }, time) in timed {
+            let source_name = &sources[source.min(sources.len() - 1)];
+            match parsed {
+                Parsed::Query(query) => {
+                    self.counts.queries += 1;
+                    let time = time.unwrap_or_default();
+                    let key = query.name.to_ascii_lowercase();
+                    let verdict = fresh_keys.get(&key).and_then(|&i| verdicts[i].take());
+                    let outcome = match verdict {
+                        Some(verdict) => self.first_sight(
+                            source,
+                            &query,
+                            time,
+                            &verdict,
+                            source_name,
+                            &mut alerts,
+                        ),
+                        None => {
+                            self.counts.cached += 1;
+                            match self.seen.get(&key) {
+                                Some(outcome) => outcome.clone(),
+                                None => continue,
+                            }
+                        }
+                    };
+                    let parsed = Parsed::Query(query);
+                    let alert = self.hosts.feed(&parsed, time, outcome.evidence.as_ref());
+                    if let Parsed::Query(query) = &parsed {
+                        self.host_alert(alert, query, source_name, &mut alerts);
+                    }
+                }
+                answer @ Parsed::Answer(_) => {
+                    self.counts.answers += 1;
+                    let alert = self.hosts.feed(&answer, time.unwrap_or_default(), None);
+                    if let Parsed::Answer(Answer {
+                        client,
+                        name,
+                        rcode,
+                        ..
+                    }) = answer
+                    {
+                        let query = Query {
+                            timestamp: None,
+                            time,
+                            client,
+                            name,
+                            rcode: Some(rcode),
+                        };
+                        self.host_alert(alert, &query, source_name, &mut alerts);
+                    }
+                }
+                Parsed::Skip => {}
+                Parsed::Unparsed(_) => self.counts.unparsed += 1,
+            }
+        }
+        if self.seen.len() > self.max_names {
+            self.forget_oldest();
+        }
+        alerts
+    }
+
+    /// Counts a freshly scored name, remembers its outcome and writes its name alert.
+    fn first_sight(
+        &mut self,
+        source_index: usize,
+        query: &Query,
+        time: f64,
+        verdict: &Verdict,
+        source: &str,
+        alerts: &mut Vec<Value>,
+    ) -> Outcome {
+        let key = query.name.to_ascii_lowercase();
+        let outcome = Outcome {
+            time,
+            evidence: NameScore::of(verdict),
+        };
+        match &verdict.result {
+            Ok(scored) => {
+                let registrable = &scored.domain.registrable_domain;
+                let repeat = self
+                    .alerted
+                    .get(registrable)
+                    .is_some_and(|at| (time - at).abs() < self.window_s);
+                if scored.risk == Risk::High && !repeat {
+                    self.alerted.insert(registrable.clone(), time);
+                    self.counts.name_alerts += 1;
+                    if self.alert_on.names() {
+                        alerts.push(json!({
+                            "kind": "name",
+                            "ts": query.timestamp,
+                            "client": query.client,
+                            "query": query.name,
+                            "registrable_domain": scored.domain.registrable_domain,
+                            "rule": scored.domain.rule.as_str(),
+                            "rcode": query.rcode,
+                            "p_dga": scored.p_dga,
+                            "risk": scored.risk.as_str(),
+                            "anomaly": scored.anomaly.map(|a| a.bits),
+                            "family": scored.family.as_ref().map(|f| &f.name),
+                            "family_p": scored.family.as_ref().map(|f| f.p),
+                            "source": source,
+                        }));
+                    }
+                }
+            }
+            Err(e) => match e.set_aside() {
+                Some(why) => *self.counts.set_aside.entry(why).or_default() += 1,
+                None => {
+                    self.counts.not_names += 1;
+                    let shown: String = query.name.chars().take(80).collect();
+                    let cut = if shown.len() < query.name.len() {
+                        "..."
+                    } else {
+                        ""
+                    };
+                    self.problems
+                        .push((source_index, format!("`{shown}{cut}` not scored: {e}")));
+                }
+            },
+        }
+        self.seen.insert(key, outcome.clone());
+        outcome
+    }
+
+    fn host_alert(
+        &mut self,
+        alert: Option<HostAlert>,
+        query: &Query,
+        source: &str,
+        alerts: &mut Vec<Value>,
+    ) {
+        let Some(alert) = alert else {
+            return;
+        };
+        self.counts.host_alerts += 1;
+        if self.alert_on.hosts() {
+            let mut value = host_alert_json(&alert);
+            value["ts"] = json!(query.timestamp);
+            value["source"] = json!(source);
+            alerts.push(value);
+        }
+    }
+
+    /// Forgets names scored longer than a window ago, at the log's latest time.
+    pub fn forget_old(&mut self) {
+        let Some(now) = self.last_time.iter().flatten().copied().reduce(f64::max) else {
+            return;
+        };
+        let window = self.window_s;
+        self.seen.retain(|_, o| now - o.time < window);
+        self.alerted.retain(|_, at| now - *at < window);
+        self.hosts.forget_before(now);
+    }
+
+    /// Past the bound: keeps the most recently scored half.
+    fn forget_oldest(&mut self) {
+        let mut times: Vec<f64> = self.seen.values().map(|o| o.time).collect();
+        let middle = times.len() / 2;
+        let (_, cut, _) = times.select_nth_unstable_by(middle, f64::total_cmp);
+        let cut = *cut;
+        self.seen.retain(|_, o| o.time >= cut);
+    }
+}
+
+/// A host alert as a JSON object (`kind: host`), for `monitor` and the page alike.
+pub fn host_alert_json(alert: &HostAlert) -> Value {
+    json!({
+        "kind": "host",
+        "client": alert.client,
+        "time": alert.time,
+        "evidence": alert.evidence,
+        "names": alert.names,
+        "families": alert.families.iter().map(|(f, n)| json!({"family": f, "names": n})).collect::<Vec<_>>(),
+    })
+}

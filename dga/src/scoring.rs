@@ -1,0 +1,158 @@
+//! What `predict`, `serve` and `monitor` share: the options that load a detector (weights,
+//! risk thresholds, allow-lists) and scoring lines whose bytes were already found wanting.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::backend::Backend;
+use clap::Args;
+use model_core::allow::SHIPPED as DEFAULT_ALLOW;
+use model_core::{AllowList, Detector, DomainError, RiskThresholds, Verdict};
+
+use crate::lines::Line;
+
+/// The shipped weights, which `predict`, `eval`, `serve`, `monitor` and the page load.
+pub const DEFAULT_WEIGHTS: &str = "model/dga.dgaw";
+
+/// How a detector is loaded for scoring.
+#[derive(Args, Clone, Debug)]
+pub struct ScoringArgs {
+    #[arg(long, default_value = DEFAULT_WEIGHTS)]
+    pub weights: PathBuf,
+    /// Risk bands as `HIGH,MEDIUM` over p_dga: `high` at or above HIGH raises alerts.
+    #[arg(long, default_value = "0.8,0.6", value_parser = parse_thresholds)]
+    pub thresholds: RiskThresholds,
+    /// An allow-list: one registrable domain or suffix per line, `#` comments. Allowed names are
+    /// still scored but reported with risk `allowed` and never alerted. Repeatable.
+    #[arg(long)]
+    pub allow: Vec<PathBuf>,
+    /// Leave out the shipped allow-list of CDN and cloud hostnames.
+    #[arg(long)]
+    pub no_default_allow: bool,
+}
+
+fn parse_thresholds(text: &str) -> Result<RiskThresholds, String> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    let [high, medium] = parts.as_slice() else {
+        return Err(format!(
+            "expected HIGH,MEDIUM such as 0.8,0.6, not `{text}`"
+        ));
+    };
+    let number = |s: &str| {
+        s.parse::<f32>()
+            .ok()
+            .filter(|p| (0.0..=1.0).contains(p))
+            .ok_or_else(|| format!("`{s}` is not a probability between 0 and 1"))
+    };
+    let (high, medium) = (number(high)?, number(medium)?);
+    if medium > high {
+        return Err(format!("MEDIUM ({medium}) must not be above HIGH ({high})"));
+    }
+    Ok(RiskThresholds { high, medium })
+}
+
+impl ScoringArgs {
+    /// The allow-list these options name: the shipped one unless left out, plus each file.
+    pub fn allow_list(&self) -> Result<AllowList> {
+        let mut list = AllowList::default();
+        if !self.no_default_allow {
+            list.extend(parse_allow(
+                DEFAULT_ALLOW,
+                Path::new("the shipped allow-list"),
+            )?);
+        }
+        for path in &self.allow {
+            let text = std::fs::read(path)
+                .with_context(|| format!("cannot read allow-list {}", path.display()))?;
+            list.extend(parse_allow(&String::from_utf8_lossy(&text), path)?);
+        }
+        Ok(list)
+    }
+
+    /// Loads the weights into a detector with these thresholds and allow-list.
+    pub fn detector<B: Backend>(&self, device: B::Device) -> Result<Detector<B>> {
+        let weights = crate::files::read_weights(&self.weights)?;
+        let mut detector = Detector::<B>::from_weights(&weights, device)
+            .with_context(|| format!("{} is not usable", self.weights.display()))?;
+        detector.thresholds = self.thresholds;
+        detector.allow = self.allow_list()?;
+        Ok(detector)
+    }
+}
+
+/// An allow-list with a line that is not a name is refused whole: an operator who typed a
+/// wrong entry would otherwise believe a name allowed that is not.
+fn parse_allow(text: &str, origin: &Path) -> Result<AllowList> {
+    let (list, bad) = AllowList::parse(text);
+    if let Some(first) = bad.first() {
+        bail!(
+            "{} line {}: `{}` is not a name to allow ({}){}",
+            origin.display(),
+            first.line,
+            first.text,
+            first.reason,
+            match bad.len() {
+                1 => String::new(),
+                n => format!("; {} more such lines", n - 1),
+            }
+        );
+    }
+    Ok(list)
+}
+
+/// One verdict per line, in order: lines whose bytes were wanting get their problem as the
+/// error; the rest are scored on all cores.
+pub fn score_lines<B: Backend>(detector: &Detector<B>, lines: &[Line]) -> Vec<Verdict>
+where
+    Detector<B>: Sync,
+{
+    let clean: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.problem.is_none())
+        .map(|l| l.text.as_str())
+        .collect();
+    let mut scored =
+        model_core::parallel::map_chunks(&clean, detector.batch_size, |part| detector.score(part))
+            .into_iter();
+    lines
+        .iter()
+        .map(|line| match &line.problem {
+            Some(problem) => Verdict {
+                input: line.text.clone(),
+                result: Err(DomainError::Unparsable(problem.clone())),
+            },
+            None => scored.next().expect("one verdict per clean line"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_parse_and_explain_mistakes() {
+        assert_eq!(
+            parse_thresholds("0.9, 0.5"),
+            Ok(RiskThresholds {
+                high: 0.9,
+                medium: 0.5
+            })
+        );
+        assert!(parse_thresholds("0.9").unwrap_err().contains("HIGH,MEDIUM"));
+        assert!(parse_thresholds("0.5,0.9").unwrap_err().contains("above"));
+        assert!(parse_thresholds("2,0.5").unwrap_err().contains("between"));
+    }
+
+    #[test]
+    fn the_shipped_allow_list_parses() {
+        let list = parse_allow(DEFAULT_ALLOW, Path::new("shipped")).unwrap();
+        assert!(!list.is_empty());
+    }
+
+    #[test]
+    fn an_allow_list_with_a_bad_line_is_refused_with_its_line() {
+        let err = parse_allow("ok.com\n\n1.2.3.4\n", Path::new("mine.txt")).unwrap_err();
+        assert!(err.to_string().contains("mine.txt line 3"), "{err}");
+    }
+}
