@@ -508,6 +508,40 @@ mod tests {
     }
 
     #[test]
+    fn inference_computes_what_training_computes() {
+        // Training runs Burn's attention and GELU; inference on the CPU its own (see `attend`,
+        // `feed_forward`): the same weights must give the same logits and family scores.
+        use burn::backend::Autodiff;
+        use burn::module::AutodiffModule;
+        let device = Default::default();
+        let mut config = ModelSize::Tiny.config();
+        config.n_layers = 2;
+        config.family = Some(FamilyConfig {
+            names: vec!["a".into(), "b".into(), "c".into()],
+            unknown_below: 0.5,
+            unknown_on_held_out: [0.0; 2],
+        });
+        let trained = config.init::<Autodiff<B>>(&device);
+        let sequences = [vec![1, 5, 6, 9], vec![1, 7, 8, 9, 10, 11, 12], vec![1, 4]];
+        fn read<Any: Backend>(
+            (logits, family): (Tensor<Any, 2>, Option<Tensor<Any, 2>>),
+        ) -> Vec<f32> {
+            let mut values: Vec<f32> = logits.into_data().to_vec().unwrap();
+            values.extend(family.unwrap().into_data().to_vec::<f32>().unwrap());
+            values
+        }
+        let training = read(trained.forward_heads(TokenBatch::new(&sequences, &device)));
+        let inference = read(
+            trained
+                .valid()
+                .forward_heads(TokenBatch::new(&sequences, &device)),
+        );
+        for (a, b) in training.iter().zip(&inference) {
+            assert!((a - b).abs() < 1e-5, "{training:?} vs {inference:?}");
+        }
+    }
+
+    #[test]
     fn padding_does_not_change_a_sequence_score() {
         // The seed model attended to padding, so a name's score depended on its batch-mates.
         let device = Default::default();

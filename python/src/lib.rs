@@ -1,6 +1,6 @@
 //! The native half of the `dga_detect` Python package: names in as Arrow string buffers, the
 //! verdict columns out as Arrow buffers, scored on the package's own threads with the GIL
-//! released. The Python half (`dga_detect/__init__.py`) turns those buffers into a
+//! released. The Python half (`py_src/dga_detect/__init__.py`) turns those buffers into a
 //! `pyarrow.Table` without one Python object per cell.
 
 use std::borrow::Cow;

@@ -41,8 +41,6 @@ pub(crate) fn test() -> Result<()> {
         .arg(root().join("python"))
         .env("CARGO_TARGET_DIR", target_dir()))?;
     run(pip(&[]).arg(root().join("python")))?; // its own dependencies (pyarrow, numpy)
-    // Run from the tests' folder, so that `python/dga_detect` (the sources, without the native
-    // module) cannot shadow the installed package.
     run(Command::new(&python)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "."])
         .env("DGA_BIN", dga_bin())
