@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow};
 use burn::tensor::backend::Backend;
 use clap::Args;
 use model_core::allow::SHIPPED as DEFAULT_ALLOW;
@@ -80,24 +80,9 @@ impl ScoringArgs {
     }
 }
 
-/// An allow-list with a line that is not a name is refused whole: an operator who typed a
-/// wrong entry would otherwise believe a name allowed that is not.
+/// An allow-list with a line that is not a name is refused whole (see [`AllowList::parse_strict`]).
 fn parse_allow(text: &str, origin: &Path) -> Result<AllowList> {
-    let (list, bad) = AllowList::parse(text);
-    if let Some(first) = bad.first() {
-        bail!(
-            "{} line {}: `{}` is not a name to allow ({}){}",
-            origin.display(),
-            first.line,
-            first.text,
-            first.reason,
-            match bad.len() {
-                1 => String::new(),
-                n => format!("; {} more such lines", n - 1),
-            }
-        );
-    }
-    Ok(list)
+    AllowList::parse_strict(text).map_err(|refused| anyhow!("{} {refused}", origin.display()))
 }
 
 /// One verdict per line, in order: lines whose bytes were wanting get their problem as the

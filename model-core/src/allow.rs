@@ -24,7 +24,43 @@ pub struct BadEntry {
     pub reason: String,
 }
 
+/// An allow-list refused whole for its lines that are not names: an operator who typed a wrong
+/// entry would otherwise believe a name allowed that is not. Says the first bad line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Every line that is not a name, in order (never empty).
+    pub bad: Vec<BadEntry>,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(first) = self.bad.first() else {
+            return write!(f, "no line is wrong");
+        };
+        write!(
+            f,
+            "line {}: `{}` is not a name to allow ({})",
+            first.line, first.text, first.reason
+        )?;
+        match self.bad.len() {
+            1 => Ok(()),
+            n => write!(f, "; {} more such lines", n - 1),
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
+
 impl AllowList {
+    /// [`AllowList::parse`] for files an operator hands over: any line that is not a name
+    /// refuses the whole list.
+    pub fn parse_strict(text: &str) -> Result<Self, Refused> {
+        match Self::parse(text) {
+            (list, bad) if bad.is_empty() => Ok(list),
+            (_, bad) => Err(Refused { bad }),
+        }
+    }
+
     /// Reads one name or suffix per line; `#` starts a comment, blank lines are skipped. Names
     /// are normalised like scored input (case, punycode, a leading `*.`); lines that are not
     /// names come back beside the list so callers can report them rather than drop them.
@@ -96,6 +132,22 @@ fn entry_name(entry: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_strict_parse_refuses_the_whole_list_and_says_the_first_bad_line() {
+        assert_eq!(
+            AllowList::parse_strict("ok.com\n# note\n").unwrap().len(),
+            1
+        );
+        let refused = AllowList::parse_strict("ok.com\n1.2.3.4\n\nhttp://[x\n").unwrap_err();
+        assert_eq!(refused.bad.len(), 2);
+        let said = refused.to_string();
+        assert!(
+            said.starts_with("line 2: `1.2.3.4` is not a name to allow ("),
+            "{said}"
+        );
+        assert!(said.ends_with("; 1 more such lines"), "{said}");
+    }
 
     fn allowed(list: &AllowList, name: &str) -> Option<String> {
         list.entry_for(&normalise(name).unwrap()).map(str::to_owned)

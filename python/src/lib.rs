@@ -65,13 +65,8 @@ impl NativeDetector {
             )
         });
         for (origin, text) in shipped.into_iter().chain(allow) {
-            let (list, bad) = AllowList::parse(&text);
-            if let Some(first) = bad.first() {
-                return Err(PyValueError::new_err(format!(
-                    "{origin} line {}: `{}` is not a name to allow ({})",
-                    first.line, first.text, first.reason
-                )));
-            }
+            let list = AllowList::parse_strict(&text)
+                .map_err(|refused| PyValueError::new_err(format!("{origin} {refused}")))?;
             detector.allow.extend(list);
         }
         let threads = if threads == 0 {
