@@ -62,7 +62,7 @@ pub struct MonitorArgs {
     pub poll_ms: u64,
 }
 
-/// How hosts are judged (the defaults are the measured choice: README, "Monitoring DNS logs").
+/// How hosts are judged (the defaults are the measured choice: docs/monitoring.md).
 #[derive(Args, Clone, Debug)]
 pub struct HostArgs {
     /// Which alerts to write: per host (the default: per-name alerts on real traffic are

@@ -51,7 +51,7 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 100_000)]
     pub max_names: usize,
     /// Score small requests together with those queued beside them, on one thread: lower p99
-    /// latency under load, but fewer requests/s on 2 cores (README, "HTTP API").
+    /// latency under load, but fewer requests/s on 2 cores (docs/http-api.md).
     #[arg(long)]
     pub micro_batch: bool,
     /// Require `Authorization: Bearer TOKEN` on every endpoint but /healthz.

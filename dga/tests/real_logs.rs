@@ -1,7 +1,7 @@
 //! The real-traffic benchmark on the development logs beside the repository
 //! (`../shared/data/dnslogs/`): every line of every log is understood, no real host is alerted,
 //! and an infected host added to a real log is alerted within 20 lookups for every kind of
-//! generator (the aims: README, "Live DNS monitoring").
+//! generator (the aims: docs/monitoring.md).
 
 mod common;
 

@@ -5,7 +5,7 @@
 //! Real families teach the model what one generator's names look like; it then misses the next
 //! generator of the same kind. Synthetic names of each kind, drawn from benign names alone, teach
 //! the kind rather than the family. The benchmark (`trainer generalise --augment`) decides how
-//! many (README, "Generalisation").
+//! many (docs/results.md, "Generalisation").
 //!
 //! Words are not taken from a dictionary: a piece of a benign label counts as a word when many
 //! benign labels start with it and many end with it (`shop`: `shopify`, `myshop`), which keeps

@@ -7,7 +7,7 @@ use model_core::{Detector, Shapes};
 
 use crate::gpu;
 
-/// The CPU backend `cpu` and `auto` pick: Flex measured faster than NdArray here (see README).
+/// The CPU backend `cpu` and `auto` pick: Flex measured faster than NdArray here (docs/results.md).
 pub type CpuBackend = Flex;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

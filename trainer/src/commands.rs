@@ -25,12 +25,12 @@ use std::path::{Path, PathBuf};
 /// The shipped weights' model card, which the page loads beside them.
 pub(crate) const DEFAULT_CARD: &str = "model/card.json";
 /// How much the benign-only anomaly score feeds `p_dga` by default, chosen on the leave-out
-/// benchmark (README, "Generalisation"): weight 1 improves every averaged column there but
+/// benchmark (docs/results.md, "Generalisation"): weight 1 improves every averaged column there but
 /// family recall (-1.3 points); the larger weights `generalise` picks for TPR alone (3-4) cost
 /// F1 and 5 points of family recall on unseen families.
 pub(crate) const ANOMALY_WEIGHT: f32 = 1.0;
 /// The log-odds `train` adds to every verdict ([`ModelConfig::decision_shift`]), chosen on the
-/// leave-out benchmark (README, "Generalisation"): the largest F1 at equal priors on families
+/// leave-out benchmark (docs/results.md, "Generalisation"): the largest F1 at equal priors on families
 /// and benign lists the model never saw, within [`crate::generalise::MAX_UNSEEN_FPR`].
 pub(crate) const DECISION_SHIFT: f32 = 1.5;
 

@@ -17,7 +17,7 @@ use crate::split::Example;
 
 /// Mantissa bits kept of half precision's 10: a relative rounding error of at most 2^-7.
 /// Measured on the shipped model: the test split's F1, ROC-AUC and TPR at FPR 1% and 0.1% did
-/// not move at the printed precision, and the page's download shrank (README, "Sizes").
+/// not move at the printed precision, and the page's download shrank (docs/page.md).
 pub(crate) const MANTISSA_BITS: u32 = 6;
 
 #[derive(Args)]

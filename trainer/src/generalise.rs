@@ -6,7 +6,7 @@
 //!
 //! The random split says how well a model knows our data; this says how well it knows what makes
 //! a name machine-made, which is what matters on a network. Every modelling choice is decided
-//! here (README, "Generalisation").
+//! here (docs/results.md, "Generalisation").
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -277,7 +277,7 @@ fn train<B: AutodiffBackend>(
             }
             if !first_step_logged {
                 // The loss read above waited for the step, so this is when it finished: on a
-                // GPU, mostly kernel compilation and autotuning (see README, "GPU").
+                // GPU, mostly kernel compilation and autotuning (see docs/training.md, "GPU shapes and kernel cache").
                 first_step_logged = true;
                 bar.suspend(|| {
                     eprintln!(

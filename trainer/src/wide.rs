@@ -47,7 +47,7 @@ pub struct FitArgs {
 }
 
 /// Synthetic DGA names of each kind the model's n-gram part trains on by default, chosen on the
-/// leave-out benchmark (README, "Generalisation"): beside the transformer, they lift ROC-AUC,
+/// leave-out benchmark (docs/results.md, "Generalisation"): beside the transformer, they lift ROC-AUC,
 /// TPR at FPR 0.1% and family recall on generators the model never saw.
 pub const NGRAM_AUGMENT: usize = 20_000;
 
@@ -67,7 +67,7 @@ pub struct PartArgs {
     pub ngram_weight: NgramWeight,
 }
 
-/// The n-gram part's weight by default, chosen on the leave-out benchmark (README,
+/// The n-gram part's weight by default, chosen on the leave-out benchmark (docs/results.md,
 /// "Generalisation"): validation, whose families the model knows, picks 0.1 for the shipped
 /// transformer, which keeps almost none of what the part adds on unseen generators.
 pub const NGRAM_WEIGHT: f32 = 1.0;

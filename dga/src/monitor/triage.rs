@@ -19,7 +19,7 @@ use crate::scoring::score_lines;
 pub enum AlertOn {
     /// One alert per high-risk name.
     Names,
-    /// One alert per host whose generated-looking names add up (see README, "Monitoring").
+    /// One alert per host whose generated-looking names add up (see docs/monitoring.md).
     Hosts,
     Both,
 }
