@@ -15,3 +15,15 @@ pub mod serve;
 /// The CPU backend every command here scores on: Flex, which measured faster than NdArray
 /// (docs/results.md).
 pub type CpuBackend = burn::backend::Flex;
+
+/// How the command lines end: an error goes to stderr with the chain of its causes, and the
+/// process exits with 1.
+pub fn finish(result: anyhow::Result<()>) {
+    if let Err(err) = result {
+        eprintln!("error: {err}");
+        for cause in err.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(1);
+    }
+}

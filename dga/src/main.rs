@@ -38,13 +38,7 @@ enum Command {
 }
 
 fn main() {
-    if let Err(err) = run() {
-        eprintln!("error: {err}");
-        for cause in err.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
-        }
-        std::process::exit(1);
-    }
+    dga::finish(run());
 }
 
 fn run() -> Result<()> {

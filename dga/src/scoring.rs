@@ -7,7 +7,8 @@ use anyhow::{Context, Result, anyhow};
 use burn::tensor::backend::Backend;
 use clap::Args;
 use model_core::allow::SHIPPED as DEFAULT_ALLOW;
-use model_core::{AllowList, Detector, DomainError, RiskThresholds, Verdict};
+use model_core::parallel::{Input, cores, score_each};
+use model_core::{AllowList, Detector, RiskThresholds, Verdict};
 
 use crate::lines::Line;
 
@@ -91,24 +92,14 @@ pub fn score_lines<B: Backend>(detector: &Detector<B>, lines: &[Line]) -> Vec<Ve
 where
     Detector<B>: Sync,
 {
-    let clean: Vec<&str> = lines
+    let inputs: Vec<Input> = lines
         .iter()
-        .filter(|l| l.problem.is_none())
-        .map(|l| l.text.as_str())
-        .collect();
-    let mut scored =
-        model_core::parallel::map_chunks(&clean, detector.batch_size, |part| detector.score(part))
-            .into_iter();
-    lines
-        .iter()
-        .map(|line| match &line.problem {
-            Some(problem) => Verdict {
-                input: line.text.clone(),
-                result: Err(DomainError::Unparsable(problem.clone())),
-            },
-            None => scored.next().expect("one verdict per clean line"),
+        .map(|line| Input {
+            text: &line.text,
+            problem: line.problem.as_deref(),
         })
-        .collect()
+        .collect();
+    score_each(detector, cores(), &inputs)
 }
 
 #[cfg(test)]

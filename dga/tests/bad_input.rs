@@ -4,8 +4,8 @@
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
 
+use common::dga;
 use serde_json::Value;
 
 /// What a line must come out as: scored as this name, or refused with a message holding this.
@@ -219,25 +219,6 @@ fn joined(cases: &[(&str, Vec<u8>, Expect)]) -> Vec<u8> {
         bytes.push(b'\n');
     }
     bytes
-}
-
-fn dga(args: &[&str], stdin: &[u8]) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dga"))
-        .args(args)
-        .current_dir(common::repo_root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let bytes = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&bytes);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
 }
 
 /// Checks one answer (`domain` when scored, `error` when not) against its case.

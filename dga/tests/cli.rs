@@ -1,34 +1,12 @@
 //! `dga predict` as a user meets it: clear errors for missing or damaged weights, and the
 //! shipped weights scoring a list end to end.
 
-use std::io::Write;
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-fn dga(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dga"))
-        .args(args)
-        .current_dir(repo_root())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dga starts");
-    if let Some(text) = stdin {
-        // dga may exit (on a bad weights file) before reading its input.
-        let _ = child.stdin.take().unwrap().write_all(text.as_bytes());
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("dga finishes")
-}
-
-fn repo_root() -> PathBuf {
-    // `cargo test` sets the manifest dir at run time; prefer it to the compiled-in one, which
-    // names another clone when a build folder is shared between clones.
-    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
-    let manifest = manifest.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
-    manifest.parent().unwrap().to_owned()
-}
+use common::{dga, repo_root};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -47,7 +25,7 @@ fn corrupt_weights_are_refused_with_a_reason() {
     let junk = temp_file("junk.dgaw", b"<html>not found</html>");
     let out = dga(
         &["predict", "--weights", junk.to_str().unwrap()],
-        Some("example.com\n"),
+        b"example.com\n",
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -61,15 +39,12 @@ fn corrupt_weights_are_refused_with_a_reason() {
     let truncated = temp_file("truncated.dgaw", &shipped[..shipped.len() / 2]);
     let out = dga(
         &["predict", "--weights", truncated.to_str().unwrap()],
-        Some("example.com\n"),
+        b"example.com\n",
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("checksum"), "{}", stderr(&out));
 
-    let out = dga(
-        &["predict", "--weights", "no/such.dgaw"],
-        Some("example.com\n"),
-    );
+    let out = dga(&["predict", "--weights", "no/such.dgaw"], b"example.com\n");
     assert!(
         stderr(&out).contains("cannot read weights no/such.dgaw"),
         "{}",
@@ -80,7 +55,7 @@ fn corrupt_weights_are_refused_with_a_reason() {
 #[test]
 fn shipped_weights_score_a_list_in_order() {
     let input = "google.com\nwikipedia.org\nhttps://www.github.com/rust-lang\n\n10.1.2.3\nxjkd8f2hqzpwv.com\nqmbvtrzxkplw.net\nxjkd8f2hqzpwv.bazar\nvercel.app\n";
-    let out = dga(&["predict"], Some(input));
+    let out = dga(&["predict"], input.as_bytes());
     assert!(out.status.success(), "{}", stderr(&out));
     let mut reader = csv::Reader::from_reader(out.stdout.as_slice());
     let header: Vec<String> = reader

@@ -6,8 +6,9 @@
 use std::borrow::Cow;
 
 use burn::backend::Flex;
+use model_core::parallel::{Input, score_each};
 use model_core::report::{COLUMN_KINDS, CSV_HEADER, Cell, Kind, cells};
-use model_core::{AllowList, Detector, DomainError, RiskThresholds, Verdict};
+use model_core::{AllowList, Detector, RiskThresholds, Verdict};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -106,7 +107,14 @@ impl NativeDetector {
                     })
                 })
                 .collect();
-            self.score(&names)
+            let inputs: Vec<Input> = names
+                .iter()
+                .map(|name| Input {
+                    text: name.as_deref().unwrap_or(""),
+                    problem: name.is_none().then_some(MISSING),
+                })
+                .collect();
+            score_each(&self.detector, self.threads, &inputs)
         });
         Ok(columns(py, &verdicts, validity.map(|v| (v, offset))))
     }
@@ -118,29 +126,6 @@ impl NativeDetector {
             .iter()
             .zip(COLUMN_KINDS)
             .map(|(name, kind)| (*name, arrow_type(kind)))
-            .collect()
-    }
-}
-
-impl NativeDetector {
-    /// One verdict per name, in order, the non-null names scored on `self.threads` threads.
-    fn score(&self, names: &[Option<Cow<str>>]) -> Vec<Verdict> {
-        let present: Vec<&str> = names.iter().flatten().map(|n| n.as_ref()).collect();
-        let batch = self.detector.batch_size;
-        let mut scored =
-            model_core::parallel::map_chunks_on(self.threads, &present, batch, |part| {
-                self.detector.score(part)
-            })
-            .into_iter();
-        names
-            .iter()
-            .map(|name| match name {
-                Some(_) => scored.next().expect("one verdict per present name"),
-                None => Verdict {
-                    input: String::new(),
-                    result: Err(DomainError::Unparsable(MISSING.to_owned())),
-                },
-            })
             .collect()
     }
 }

@@ -8,10 +8,6 @@ use anyhow::{Result, bail};
 
 use crate::{root, run, target_dir};
 
-/// What the tests import besides the package: pytest, and Spark with the pandas layer its
-/// Arrow functions check for (below 3, which Spark 4.3 warns it does not fully support yet).
-const TEST_PACKAGES: [&str; 4] = ["pytest", "pyspark", "pandas>=2.2,<3", "maturin"];
-
 /// Installs the package into the build folder's virtual environment and runs its tests against
 /// the `dga` binary the Rust tests built.
 pub(crate) fn test() -> Result<()> {
@@ -23,24 +19,19 @@ pub(crate) fn test() -> Result<()> {
     if !python.exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    let pip = |args: &[&str]| {
-        let mut cmd = Command::new(&python);
-        cmd.args([
+    // pip builds and installs a folder afresh on every call; the extras bring pytest, and Spark
+    // with the pandas layer its Arrow functions need (pyproject.toml pins both).
+    run(Command::new(&python)
+        .args([
             "-m",
             "pip",
             "install",
             "--quiet",
             "--disable-pip-version-check",
         ])
-        .args(args)
-        .current_dir(root());
-        cmd
-    };
-    run(&mut pip(&TEST_PACKAGES))?;
-    run(pip(&["--force-reinstall", "--no-deps"])
-        .arg(root().join("python"))
-        .env("CARGO_TARGET_DIR", target_dir()))?;
-    run(pip(&[]).arg(root().join("python")))?; // its own dependencies (pyarrow, numpy)
+        .arg(format!("{}[spark,test]", root().join("python").display()))
+        .env("CARGO_TARGET_DIR", target_dir())
+        .current_dir(root()))?;
     run(Command::new(&python)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "."])
         .env("DGA_BIN", dga_bin())

@@ -1,10 +1,10 @@
-//! Helpers shared by the integration tests: the repository root, and a `dga serve`
-//! process with a real HTTP client.
+//! Helpers shared by the integration tests: the repository root, a `dga` run with its input,
+//! and a `dga serve` process with a real HTTP client.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 pub fn repo_root() -> PathBuf {
     // `cargo test` sets the manifest dir at run time; prefer it to the compiled-in one, which
@@ -12,6 +12,28 @@ pub fn repo_root() -> PathBuf {
     let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
     let manifest = manifest.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     manifest.parent().unwrap().to_owned()
+}
+
+/// Runs `dga` with these arguments and `stdin` as its input, from the repository root.
+pub fn dga(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dga"))
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dga starts");
+    let mut input = child.stdin.take().unwrap();
+    let bytes = stdin.to_vec();
+    // Written from a thread so that a large input cannot block on a full output pipe; dga may
+    // also exit (on a bad weights file) before reading it all.
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&bytes);
+    });
+    let out = child.wait_with_output().expect("dga finishes");
+    writer.join().unwrap();
+    out
 }
 
 /// A running server, stopped when dropped.

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 import pyarrow as pa
 
-from dga_detect import SCHEMA, Detector
+from dga_detect import SCHEMA, Detector, _as_string_chunks
 
 __all__ = ["score"]
 
@@ -80,17 +80,10 @@ def score(
     def score_batches(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         detector = _detector(options)
         for batch in batches:
-            scored = detector.score_batches(_strings(batch.column(column)))
-            verdict = pa.Table.from_batches(list(scored), schema=SCHEMA)
+            names_in = _as_string_chunks(batch.column(column))
+            scored = [b for names in names_in for b in detector.score_batches(names)]
+            verdict = pa.Table.from_batches(scored, schema=SCHEMA)
             arrays = batch.columns + [verdict.column(i).combine_chunks() for i in kept]
             yield pa.RecordBatch.from_arrays(arrays, names=batch.schema.names + names)
 
     return df.mapInArrow(score_batches, schema)
-
-
-def _strings(array: pa.Array) -> pa.Array:
-    if pa.types.is_string(array.type):
-        return array
-    if pa.types.is_large_string(array.type) or pa.types.is_string_view(array.type):
-        return array.cast(pa.string())
-    raise ValueError(f"the column to score holds {array.type}, not strings")
