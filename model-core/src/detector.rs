@@ -361,18 +361,22 @@ impl<B: Backend> Detector<B> {
         }
     }
 
-    /// What turns the network's log-odds of a registrable label into the verdict's: the
-    /// anomaly model's shift plus the decision shift. Every consumer of
+    /// What turns the network's log-odds of a registrable label into the verdict's: the word
+    /// part's log-odds, the anomaly model's shift and the decision shift. Every consumer of
     /// [`Detector::logits_of_sequences`] adds it.
     pub fn log_odds_shift(&self, registrable_label: &str) -> f32 {
         let model = self.config.anomaly.as_ref();
-        self.shift_for(model.and_then(|m| m.score(registrable_label)))
+        let anomaly = model.and_then(|m| m.score(registrable_label));
+        self.shift_for(registrable_label, anomaly)
     }
 
     /// The same, given the label's anomaly score (measured once: it is reported too).
-    fn shift_for(&self, anomaly: Option<Anomaly>) -> f32 {
+    fn shift_for(&self, registrable_label: &str, anomaly: Option<Anomaly>) -> f32 {
         let model = self.config.anomaly.as_ref();
-        model.zip(anomaly).map_or(0.0, |(m, a)| m.shift_of(a)) + self.config.decision_shift
+        let words = self.config.words.as_ref();
+        model.zip(anomaly).map_or(0.0, |(m, a)| m.shift_of(a))
+            + words.map_or(0.0, |w| w.log_odds(registrable_label))
+            + self.config.decision_shift
     }
 
     /// Normalises and tokenises inputs; score `sequences`, then [`Detector::assemble`].
@@ -405,7 +409,8 @@ impl<B: Backend> Detector<B> {
                     let model = self.config.anomaly.as_ref();
                     let anomaly = model.and_then(|m| m.score(domain.registrable_label()));
                     let score = scores.next().unwrap_or_else(SequenceScore::failed);
-                    let logit = score.logit + self.shift_for(anomaly);
+                    let label = domain.registrable_label();
+                    let logit = score.logit + self.shift_for(label, anomaly);
                     let p_dga = sigmoid(logit);
                     let allowed = self.allow.entry_for(&domain).map(str::to_owned);
                     let family = (p_dga >= DECISION_P && allowed.is_none())
@@ -501,6 +506,30 @@ mod tests {
         let scored = with.score(&inputs);
         let random = scored[0].result.as_ref().unwrap().anomaly.unwrap();
         assert!(random.unusual, "{random:?}");
+    }
+
+    #[test]
+    fn word_part_moves_the_log_odds_by_what_its_words_weigh() {
+        use crate::words::{Lexicon, WORD_BUCKETS, WordPart};
+        let plain = detector();
+        let inputs = ["weatherrepeat.com", "homedepot.com", "xjkd8f2h.com"];
+        let before = plain.score(&inputs);
+        let lexicon = Lexicon::new(
+            &["home", "depot", "weather", "repeat"],
+            Vec::new(),
+            [("home", "depot")],
+        );
+        let weights = (0..WORD_BUCKETS).map(|i| (i % 7) as f32 / 8.0).collect();
+        let words = WordPart { lexicon, weights };
+        let mut config = plain.config().clone();
+        config.words = Some(words.clone());
+        let with = Detector::<B>::new(config, plain.model().clone(), Default::default());
+        for (a, b) in before.iter().zip(with.score(&inputs)) {
+            let (a, b) = (a.result.as_ref().unwrap(), b.result.unwrap());
+            let moved = words.log_odds(b.domain.registrable_label());
+            assert!((b.logit - a.logit - moved).abs() < 1e-4, "{a:?} {b:?}");
+        }
+        assert_ne!(words.log_odds("weatherrepeat"), words.log_odds("homedepot"));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod parallel;
 pub mod report;
 pub mod tokeniser;
 pub mod weights;
+pub mod words;
 
 pub use allow::AllowList;
 pub use batch::{HostBatch, SEQ_MULTIPLE, Shapes, TokenBatch};

@@ -16,6 +16,7 @@ use crate::batch::{HostBatch, Shapes, TokenBatch};
 use crate::explain::AnomalyModel;
 use crate::gelu;
 use crate::tokeniser::{BIGRAM_VOCAB, TRIGRAM_BUCKETS, TokeniserConfig, VOCAB_SIZE, WIDE_BUCKETS};
+use crate::words::WordPart;
 
 /// Classes the head scores, in logit order.
 pub const CLASSES: [&str; 2] = ["legit", "dga"];
@@ -49,6 +50,10 @@ pub struct ModelConfig {
     /// every consumer reports the same `anomaly` beside `p_dga`. Not part of the forward pass.
     #[config(default = "None")]
     pub anomaly: Option<AnomalyModel>,
+    /// The n-gram part's word half ([`crate::words::WordPart`]): fitted with the n-gram table,
+    /// added to the log-odds on the host. Not part of the forward pass.
+    #[config(default = "None")]
+    pub words: Option<WordPart>,
     /// The family head's classes and when it answers `unknown`; fitted by the trainer on the
     /// class token after the transformer (see [`FamilyConfig`]).
     #[config(default = "None")]
@@ -74,6 +79,10 @@ pub struct FamilyConfig {
     /// chosen, and kept here because the weights alone cannot reproduce it.
     #[serde(default)]
     pub unknown_on_held_out: [f32; 2],
+    /// Width of the head's hidden layer (ReLU), or 0 for a linear head on the features (files
+    /// from before the hidden layer).
+    #[serde(default)]
+    pub hidden: usize,
 }
 
 /// Named model sizes, so side-by-side runs mean the same thing everywhere.
@@ -122,8 +131,11 @@ pub struct DgaModel<B: Backend> {
     head: Linear<B>,
     /// `[WIDE_BUCKETS, 1]` weight of each hashed n-gram; row 0 is 0.
     wide: Option<Embedding<B>>,
-    /// `3 * d_model -> families` on [`DgaModel::family_features`] (see [`FamilyConfig`]).
+    /// `3 * d_model -> families` on [`DgaModel::family_features`] (see [`FamilyConfig`]), or
+    /// `hidden -> families` after `family_hidden`.
     family: Option<Linear<B>>,
+    /// `3 * d_model -> hidden`, ReLU, when [`FamilyConfig::hidden`] is not 0.
+    family_hidden: Option<Linear<B>>,
 }
 
 impl ModelConfig {
@@ -151,10 +163,19 @@ impl ModelConfig {
             wide: self.wide.then(|| Embedding {
                 weight: burn::module::Param::from_tensor(Tensor::zeros([WIDE_BUCKETS, 1], device)),
             }),
-            family: self
+            family: self.family.as_ref().map(|f| {
+                let inputs = if f.hidden > 0 {
+                    f.hidden
+                } else {
+                    3 * self.d_model
+                };
+                LinearConfig::new(inputs, f.names.len()).init(device)
+            }),
+            family_hidden: self
                 .family
                 .as_ref()
-                .map(|f| LinearConfig::new(3 * self.d_model, f.names.len()).init(device)),
+                .filter(|f| f.hidden > 0)
+                .map(|f| LinearConfig::new(3 * self.d_model, f.hidden).init(device)),
         }
     }
 }
@@ -184,7 +205,12 @@ impl<B: Backend> DgaModel<B> {
         let wide_ids = batch.wide.clone();
         let (cls, pooled) = self.encode(batch, self.family.is_some()); // [batch, d_model], [batch, 2 * d_model]
         let family = self.family.as_ref().zip(pooled).map(|(head, pooled)| {
-            head.forward(Tensor::cat(vec![cls.clone(), pooled], 1)) // [batch, families]
+            let features = Tensor::cat(vec![cls.clone(), pooled], 1); // [batch, 3 * d_model]
+            let features = match &self.family_hidden {
+                Some(hidden) => burn::tensor::activation::relu(hidden.forward(features)), // [batch, hidden]
+                None => features,
+            };
+            head.forward(features) // [batch, families]
         });
         let logits = self.head.forward(cls); // [batch, 2]
         let logits = match (&self.wide, wide_ids) {
@@ -315,10 +341,11 @@ impl<B: Backend> DgaModel<B> {
     }
 
     /// Adds the family head (`3 * d_model` inputs: fitted by the trainer on
-    /// [`DgaModel::family_features`]); the config must carry the matching [`FamilyConfig`] from
-    /// now on.
-    pub fn with_family(mut self, head: Linear<B>) -> Self {
+    /// [`DgaModel::family_features`]), with its hidden layer when it has one; the config must
+    /// carry the matching [`FamilyConfig`] from now on.
+    pub fn with_family(mut self, hidden: Option<Linear<B>>, head: Linear<B>) -> Self {
         self.family = Some(head);
+        self.family_hidden = hidden;
         self
     }
 
@@ -520,6 +547,7 @@ mod tests {
             names: vec!["a".into(), "b".into(), "c".into()],
             unknown_below: 0.5,
             unknown_on_held_out: [0.0; 2],
+            hidden: 0,
         });
         let trained = config.init::<Autodiff<B>>(&device);
         let sequences = [vec![1, 5, 6, 9], vec![1, 7, 8, 9, 10, 11, 12], vec![1, 4]];

@@ -64,10 +64,11 @@ pub fn replace_config(bytes: &[u8], config: &ModelConfig) -> Result<Vec<u8>, Wei
     validate(config)?;
     let mut check = config.clone();
     check.anomaly.clone_from(&old.anomaly);
+    check.words.clone_from(&old.words);
     check.decision_shift = old.decision_shift;
     if check != old {
         return Err(WeightsError::Config(
-            "only the anomaly model and the decision shift may change without new parameters"
+            "only the anomaly model, the word part and the decision shift may change without new parameters"
                 .into(),
         ));
     }
@@ -127,6 +128,7 @@ fn split(bytes: &[u8]) -> Result<(ModelConfig, &[u8]), WeightsError> {
         // Files from before the anomaly model read as having none.
         fields.entry("anomaly").or_insert(serde_json::Value::Null);
         fields.entry("family").or_insert(serde_json::Value::Null);
+        fields.entry("words").or_insert(serde_json::Value::Null);
         fields.entry("decision_shift").or_insert(0.0.into());
     }
     let config: ModelConfig = serde_json::from_value(config).map_err(invalid)?;
@@ -153,6 +155,12 @@ fn validate(config: &ModelConfig) -> Result<(), WeightsError> {
             || !(0.0..=1.0).contains(&family.unknown_below))
     {
         return fail("family head: 1 to 100,000 names and a threshold between 0 and 1");
+    }
+    if let Some(words) = &config.words
+        && (words.weights.len() != crate::words::WORD_BUCKETS
+            || words.weights.iter().any(|w| !w.is_finite()))
+    {
+        return fail("word part: one finite weight per word-feature bucket");
     }
     if !config.decision_shift.is_finite() || config.decision_shift.abs() > 50.0 {
         return fail("the decision shift must be a number of log-odds between -50 and 50");
@@ -240,6 +248,24 @@ mod tests {
             decode_config(&frame(&broken, &[])),
             Err(WeightsError::Config(_))
         ));
+        // The word part travels in the config too, and a damaged table is refused.
+        let lexicon = crate::words::Lexicon::new(&["weather", "repeat"], Vec::new(), []);
+        let words = crate::words::WordPart {
+            lexicon,
+            weights: vec![0.25; crate::words::WORD_BUCKETS],
+        };
+        let worded = with.clone().with_words(Some(words.clone()));
+        let (back_config, _) =
+            decode_weights::<B>(&replace_config(&bytes, &worded).unwrap(), &device).unwrap();
+        assert_eq!(back_config.words, Some(words.clone()));
+        let damaged = worded.clone().with_words(Some(crate::words::WordPart {
+            weights: vec![f32::NAN; crate::words::WORD_BUCKETS],
+            ..words
+        }));
+        assert!(matches!(
+            replace_config(&bytes, &damaged),
+            Err(WeightsError::Config(_))
+        ));
         // Anything else needs new parameters.
         let bigger = with.with_n_layers(2);
         assert!(matches!(
@@ -267,9 +293,10 @@ mod tests {
                     names: names.clone(),
                     unknown_below,
                     unknown_on_held_out: [0.9, 0.8],
+                    hidden: 0,
                 }));
             let head = LinearConfig::new(3 * config.d_model, names.len()).init::<B>(&device);
-            let model = config.init::<B>(&device).with_family(head);
+            let model = config.init::<B>(&device).with_family(None, head);
             let model = model.with_wide(vec![0.0; WIDE_BUCKETS], bias);
             let (back, model) =
                 decode_weights::<B>(&encode_weights(&config, model), &device).unwrap();

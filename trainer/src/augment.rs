@@ -26,10 +26,14 @@ use crate::split::Example;
 pub const WORDLIST: &str = "synthetic-wordlist";
 /// The `family` of synthetic permutations of benign names.
 pub const PERMUTATION: &str = "synthetic-permutation";
+/// The `family` of synthetic short random names.
+pub const SHORT: &str = "synthetic-short";
+/// The `family` of synthetic names glued from dictionary words.
+pub const DICTIONARY: &str = "synthetic-dictionary";
 
 /// Whether a family label is one of ours rather than a real generator's.
 pub fn is_synthetic(family: &str) -> bool {
-    family == WORDLIST || family == PERMUTATION
+    [WORDLIST, PERMUTATION, SHORT, DICTIONARY].contains(&family)
 }
 
 #[derive(Args, Clone)]
@@ -55,6 +59,8 @@ pub enum Kind {
     Wordlist,
     /// Benign labels edited.
     Permutation,
+    /// Short random letters (5 to 8), as short-name generators draw them.
+    Short,
 }
 
 /// Word pieces shorter than this are mostly syllables, not words.
@@ -97,6 +103,7 @@ pub fn synthesise(
         let (family, make, pool): (_, Make, &[&str]) = match kind {
             Kind::Wordlist => (WORDLIST, glue_words, &words),
             Kind::Permutation => (PERMUTATION, permute, &bases),
+            Kind::Short => (SHORT, short_random, &bases),
         };
         let mut count = 0;
         // Collisions are rare; the bound only guards against a pool too small to fill the quota.
@@ -163,6 +170,14 @@ fn glue_words(words: &[&str], _: &[&str], rng: &mut StdRng) -> String {
         .to_owned()
 }
 
+/// Five to eight random letters.
+fn short_random(_: &[&str], _: &[&str], rng: &mut StdRng) -> String {
+    let n = rng.random_range(5..=8);
+    (0..n)
+        .map(|_| LETTERS[rng.random_range(0..LETTERS.len())] as char)
+        .collect()
+}
+
 /// A benign label edited the ways permutation generators edit seeds: characters substituted,
 /// inserted, deleted or swapped; a prefix replaced by random letters; random characters appended;
 /// or a word from the benign vocabulary glued on.
@@ -208,6 +223,70 @@ fn permute(bases: &[&str], words: &[&str], rng: &mut StdRng) -> String {
     String::from_utf8(label).expect("ASCII edits of an ASCII label")
 }
 
+/// Dictionary words a word-list generator might draw: English words of 3 to 10 letters, past
+/// the most frequent (which are mostly function words no list picks).
+const DICTIONARY_RANKS: std::ops::Range<usize> = 100..15_000;
+
+/// `count` names glued from two or three random English words of `lexicon` that the English
+/// pair counts never saw together, as word-list generators glue them (`weatherrepeat`), with
+/// the suffixes of the benign names of `train`. The words are the lexicon's own, the feature
+/// the model reads; the names are new, and none is a training name's label.
+pub fn dictionary_names(
+    train: &[Example],
+    tokeniser: &Tokeniser,
+    count: usize,
+    lexicon: &model_core::words::Lexicon,
+    seed: u64,
+) -> Vec<Example> {
+    let taken: HashSet<&str> = train.iter().map(|e| e.key.as_str()).collect();
+    let suffixes: Vec<&str> = train
+        .iter()
+        .filter(|e| !e.is_dga)
+        .filter_map(suffix_of)
+        .collect();
+    let words: Vec<&str> = lexicon
+        .english
+        .lines()
+        .take(DICTIONARY_RANKS.end)
+        .skip(DICTIONARY_RANKS.start)
+        .filter(|w| (3..=10).contains(&w.len()))
+        .collect();
+    if words.len() < 2 || suffixes.is_empty() || count == 0 {
+        return Vec::new();
+    }
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xd1c7);
+    let mut made = HashSet::new();
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count * 4 {
+        if out.len() == count {
+            break;
+        }
+        let n = if rng.random_bool(0.7) { 2 } else { 3 };
+        let picked: Vec<&str> = (0..n)
+            .map(|_| *words.choose(&mut rng).expect("at least two words"))
+            .collect();
+        if picked.windows(2).any(|p| lexicon.is_known_pair(p[0], p[1])) {
+            continue;
+        }
+        let label = picked.concat();
+        if label.len() > 63 || taken.contains(label.as_str()) || !made.insert(label.clone()) {
+            continue;
+        }
+        let suffix = suffixes.choose(&mut rng).copied().unwrap_or("com");
+        let Ok(domain) = normalise(&format!("{label}.{suffix}")) else {
+            continue;
+        };
+        out.push(Example::of(
+            &domain,
+            tokeniser,
+            true,
+            DICTIONARY,
+            "synthetic",
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +314,43 @@ mod tests {
             }
         }
         names
+    }
+
+    #[test]
+    fn dictionary_names_glue_words_never_seen_together() {
+        // Letters only: digits are never part of a word.
+        let letter = |i: usize| char::from(b'a' + (i % 26) as u8);
+        let english: Vec<String> = (0..400)
+            .map(|i| format!("w{}{}{}", letter(i / 676), letter(i / 26), letter(i)))
+            .collect();
+        let mut english: Vec<&str> = english.iter().map(String::as_str).collect();
+        english.extend(["home", "depot"]);
+        // Every pair of the last two words is known: names may only glue them apart.
+        let lexicon = model_core::words::Lexicon::new(
+            &english,
+            Vec::new(),
+            [
+                ("home", "depot"),
+                ("depot", "home"),
+                ("home", "home"),
+                ("depot", "depot"),
+            ],
+        );
+        let train = training_names();
+        let tokeniser = Tokeniser::new(TokeniserConfig::new());
+        let made = dictionary_names(&train, &tokeniser, 200, &lexicon, 3);
+        assert_eq!(made.len(), 200);
+        for e in &made {
+            assert!(e.is_dga && e.family == DICTIONARY && is_synthetic(&e.family));
+            assert!(
+                !e.key.contains("homedepot") && !e.key.contains("depothome"),
+                "{}",
+                e.key
+            );
+            assert_eq!(e.tokens, tokeniser.encode_text(&e.text));
+        }
+        let split = lexicon.split(&made[0].key);
+        assert_eq!(split.covered, made[0].key.len(), "{}", made[0].key);
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub(crate) struct TrainArgs {
     #[command(flatten)]
     pub(crate) part: wide::PartArgs,
     #[command(flatten)]
+    pub(crate) words: crate::lexicon::WordArgs,
+    #[command(flatten)]
     pub(crate) augment: augment::AugmentArgs,
     /// How much the benign-only anomaly score moves the log-odds (per bit above its line).
     #[arg(long, default_value_t = ANOMALY_WEIGHT)]
@@ -150,6 +152,8 @@ pub(crate) struct WideArgs {
     pub(crate) select: SelectBy,
     #[command(flatten)]
     pub(crate) part: wide::PartArgs,
+    #[command(flatten)]
+    pub(crate) words: crate::lexicon::WordArgs,
     /// Seed of the n-gram model's epochs (`train` uses its own --seed).
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
@@ -294,6 +298,12 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
     }
     let tokeniser = Tokeniser::new(model.tokeniser.clone());
     let mut splits = load_splits(&args.data, &tokeniser)?;
+    // Read before hours of training, so a missing folder fails at once.
+    let lexicon = if args.no_wide {
+        None
+    } else {
+        args.words.load()?
+    };
     let synthetic = augment::synthesise(
         &splits.train,
         &tokeniser,
@@ -336,7 +346,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
         weights = add_wide(
             &weights,
             &splits,
-            args.part,
+            (&args.part, lexicon.as_ref()),
             args.seed,
             args.select,
             args.backend,
@@ -371,7 +381,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
 pub(crate) fn add_wide(
     weights: &[u8],
     splits: &split::Splits,
-    part: wide::PartArgs,
+    (part, words): (&wide::PartArgs, Option<&model_core::words::Lexicon>),
     seed: u64,
     select: SelectBy,
     backend: BackendArg,
@@ -384,7 +394,7 @@ pub(crate) fn add_wide(
         },
     )?;
     let tokeniser = Tokeniser::new(decode_config(weights)?.tokeniser);
-    let ngram = wide::fit_part(&splits.train, &tokeniser, part, seed);
+    let ngram = wide::fit_part(&splits.train, &tokeniser, part, words, seed);
     let mix = wide::choose_weight(
         &splits.val,
         &deep,
@@ -435,10 +445,11 @@ pub(crate) fn run_anomaly(args: AnomalyArgs) -> Result<()> {
 pub(crate) fn run_wide(args: WideArgs) -> Result<()> {
     let (weights, config, splits) = weights_and_splits(&args.weights, &args.data)?;
     wide::ensure_transformer_only(&config)?;
+    let lexicon = args.words.load()?;
     let combined = add_wide(
         &weights,
         &splits,
-        args.part,
+        (&args.part, lexicon.as_ref()),
         args.seed,
         args.select,
         args.backend,
@@ -517,9 +528,11 @@ pub(crate) fn run_card(args: CardArgs) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let card = ModelCard {
-        // The anomaly model's table (64 KiB) travels in the weights; the card keeps the rest.
+        // The anomaly model's table (64 KiB) and the word lexicon (about 300 KiB) travel in the
+        // weights; the card keeps the rest.
         config: ModelConfig {
             anomaly: None,
+            words: None,
             ..config
         },
         parameters,

@@ -81,6 +81,8 @@ pub struct GeneraliseArgs {
     part: PartArgs,
     #[command(flatten)]
     augment: crate::augment::AugmentArgs,
+    #[command(flatten)]
+    words: crate::lexicon::WordArgs,
 }
 
 /// What one model scored on one fold's held-out names.
@@ -183,6 +185,7 @@ pub fn run(args: GeneraliseArgs) -> Result<()> {
     let tokeniser = Tokeniser::new(model.tokeniser.clone());
     let examples = crate::inputs::load_examples(&args.data, None, &tokeniser)?;
     check_folds(&examples)?;
+    let lexicon = args.words.load()?;
     // The baseline reads the registrable label alone, as the reference regression does.
     let label_tokeniser = Tokeniser::new(model_core::TokeniserConfig {
         view: InputView::Label,
@@ -212,7 +215,14 @@ pub fn run(args: GeneraliseArgs) -> Result<()> {
             data.test.iter().filter(|e| !e.is_dga).count(),
             fold.sources.len()
         );
-        let result = run_fold(fold, &data, &model, &tokeniser, &label_tokeniser, &args)?;
+        let result = run_fold(
+            fold,
+            &data,
+            &model,
+            (&tokeniser, &label_tokeniser),
+            lexicon.as_ref(),
+            &args,
+        )?;
         std::fs::create_dir_all(args.out_dir.join(fold.name))?;
         write_atomic(&saved, &serde_json::to_vec_pretty(&result)?)?;
         println!("{}", render_fold(&result));
@@ -288,8 +298,8 @@ fn run_fold(
     fold: &Fold,
     data: &FoldData,
     model: &ModelConfig,
-    tokeniser: &Tokeniser,
-    label_tokeniser: &Tokeniser,
+    (tokeniser, label_tokeniser): (&Tokeniser, &Tokeniser),
+    lexicon: Option<&model_core::words::Lexicon>,
     args: &GeneraliseArgs,
 ) -> Result<FoldResult> {
     // Each model's row and its test scores (kept for combining models across folds).
@@ -311,7 +321,7 @@ fn run_fold(
             .collect()
     };
     let (label_train, label_test) = (relabel(&data.train), relabel(&data.test));
-    let baseline = NgramModel::fit(&label_train, args.part.fit, args.seed);
+    let baseline = NgramModel::fit(&label_train, args.part.fit, None, args.seed);
     rows.push(evaluate(
         "n-gram LR, label (baseline)",
         &baseline.score(&label_test),
@@ -344,7 +354,7 @@ fn run_fold(
         args.seed,
     ));
     // The model's own n-gram part, reading what the transformer reads.
-    let ngram = wide::fit_part(&train, tokeniser, args.part, args.seed);
+    let ngram = wide::fit_part(&train, tokeniser, &args.part, lexicon, args.seed);
     let ngram_test = ngram.score(&data.test);
     rows.push(evaluate("n-gram LR, model's view", &ngram_test));
 

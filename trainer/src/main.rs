@@ -10,6 +10,7 @@ mod family;
 mod generalise;
 mod gpu;
 mod inputs;
+mod lexicon;
 mod metrics;
 mod open_platforms;
 mod split;

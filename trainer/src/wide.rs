@@ -11,6 +11,7 @@ use anyhow::{Result, bail};
 use burn::backend::NdArray;
 use clap::Args;
 use model_core::tokeniser::{WIDE_BUCKETS, wide_ids};
+use model_core::words::{self, Lexicon, WORD_BUCKETS};
 use model_core::{ModelConfig, Tokeniser, decode_weights, encode_weights};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -53,7 +54,7 @@ pub const NGRAM_AUGMENT: usize = 20_000;
 
 /// How the model's n-gram part is fitted: the regression's settings, and the synthetic names
 /// it alone trains on.
-#[derive(Args, Clone, Copy)]
+#[derive(Args, Clone)]
 pub struct PartArgs {
     #[command(flatten)]
     pub fit: FitArgs,
@@ -61,10 +62,23 @@ pub struct PartArgs {
     /// n-gram part's training names, not the transformer's; 0 adds none.
     #[arg(long, default_value_t = NGRAM_AUGMENT)]
     pub ngram_augment: usize,
+    /// Which kinds of synthetic name the n-gram part trains on.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "wordlist,permutation"
+    )]
+    pub ngram_kinds: Vec<crate::augment::Kind>,
     /// The n-gram part's weight in the sum with the transformer's log-odds, or `validation`:
     /// the weight (0 to 1 in tenths) that --select likes best on the validation split.
     #[arg(long, default_value_t = NgramWeight::Fixed(NGRAM_WEIGHT))]
     pub ngram_weight: NgramWeight,
+    /// Synthetic DGA names glued from dictionary words the word features read (see
+    /// `augment::dictionary_names`), added to the n-gram part's training names when it reads
+    /// words.
+    #[arg(long, default_value_t = 20_000)]
+    pub dictionary_names: usize,
 }
 
 /// The n-gram part's weight by default, chosen on the leave-out benchmark (docs/results.md,
@@ -119,14 +133,29 @@ impl std::str::FromStr for NgramWeight {
 pub fn fit_part(
     train: &[Example],
     tokeniser: &model_core::Tokeniser,
-    part: PartArgs,
+    part: &PartArgs,
+    words: Option<&Lexicon>,
     seed: u64,
 ) -> NgramModel {
-    use crate::augment::{Kind, synthesise};
-    let kinds = [Kind::Wordlist, Kind::Permutation];
-    let synthetic = synthesise(train, tokeniser, part.ngram_augment, &kinds, seed);
+    use crate::augment::synthesise;
+    let mut synthetic = synthesise(
+        train,
+        tokeniser,
+        part.ngram_augment,
+        &part.ngram_kinds,
+        seed,
+    );
+    if let Some(lexicon) = words {
+        synthetic.extend(crate::augment::dictionary_names(
+            train,
+            tokeniser,
+            part.dictionary_names,
+            lexicon,
+            seed,
+        ));
+    }
     if synthetic.is_empty() {
-        return NgramModel::fit(train, part.fit, seed);
+        return NgramModel::fit(train, part.fit, words, seed);
     }
     eprintln!(
         "n-gram part: {} synthetic DGA names beside {} training names",
@@ -134,7 +163,7 @@ pub fn fit_part(
         train.len()
     );
     let with: Vec<Example> = train.iter().cloned().chain(synthetic).collect();
-    NgramModel::fit(&with, part.fit, seed)
+    NgramModel::fit(&with, part.fit, words, seed)
 }
 
 /// Shipped n-gram weights are rounded to multiples of this: few distinct values compress to a
@@ -142,22 +171,29 @@ pub fn fit_part(
 /// validation figure by more than noise), and weights below half a step become exact zeros.
 const QUANTUM: f32 = 1.0 / 16.0;
 
-/// Logistic regression over hashed n-grams, trained with AdaGrad.
+/// Logistic regression over hashed n-grams and, with a lexicon, the hashed word features of
+/// the registrable label ([`model_core::words`]), trained with AdaGrad. The word features' weights
+/// sit after the n-grams' in one vector.
 pub struct NgramModel {
     weights: Vec<f32>,
     squared: Vec<f32>,
     bias: f32,
+    words: Option<Lexicon>,
 }
 
 impl NgramModel {
     /// Fits on `train`: every benign name and at most `family_cap` names per DGA family in each
     /// epoch, in a seeded order.
-    pub fn fit(train: &[Example], args: FitArgs, seed: u64) -> Self {
+    pub fn fit(train: &[Example], args: FitArgs, words: Option<&Lexicon>, seed: u64) -> Self {
+        let buckets = WIDE_BUCKETS + if words.is_some() { WORD_BUCKETS } else { 0 };
         let mut model = Self {
-            weights: vec![0.0; WIDE_BUCKETS],
-            squared: vec![1e-6; WIDE_BUCKETS],
+            weights: vec![0.0; buckets],
+            squared: vec![1e-6; buckets],
             bias: 0.0,
+            words: words.cloned(),
         };
+        // Split once: the Viterbi search costs more than a pass of the regression.
+        let word_features = model.word_features(train);
         let mut rng = StdRng::seed_from_u64(seed);
         let mut features = Vec::new();
         for epoch in 0..args.ngram_epochs {
@@ -165,7 +201,7 @@ impl NgramModel {
             order.shuffle(&mut rng);
             for &i in &order {
                 let e = &train[i];
-                Self::features(&e.tokens, &mut features);
+                Self::features(&e.tokens, word_features.get(i), &mut features);
                 model.learn(&features, e.is_dga, 0.5);
             }
             eprintln!(
@@ -178,20 +214,33 @@ impl NgramModel {
         model
     }
 
+    /// The word features of each example's registrable label; empty without a lexicon.
+    fn word_features(&self, examples: &[Example]) -> Vec<[u32; words::FEATURES]> {
+        let Some(lexicon) = &self.words else {
+            return Vec::new();
+        };
+        model_core::parallel::map_chunks(examples, 4096, |chunk| {
+            chunk.iter().map(|e| lexicon.features(&e.key)).collect()
+        })
+    }
+
     /// DGA log-odds of each example.
     pub fn score(&self, examples: &[Example]) -> Vec<f32> {
+        let word_features = self.word_features(examples);
         let mut features = Vec::new();
         examples
             .iter()
-            .map(|e| {
-                Self::features(&e.tokens, &mut features);
+            .enumerate()
+            .map(|(i, e)| {
+                Self::features(&e.tokens, word_features.get(i), &mut features);
                 self.logit(&features)
             })
             .collect()
     }
 
-    /// The buckets of every n-gram of a token sequence, exactly as the model's batches hold them.
-    fn features(tokens: &[u32], out: &mut Vec<usize>) {
+    /// The buckets of every n-gram of a token sequence, exactly as the model's batches hold them,
+    /// then those of the word features, after the n-grams'.
+    fn features(tokens: &[u32], words: Option<&[u32; words::FEATURES]>, out: &mut Vec<usize>) {
         out.clear();
         for j in 0..=tokens.len() {
             out.extend(
@@ -201,6 +250,12 @@ impl NgramModel {
                     .map(|id| id as usize),
             );
         }
+        out.extend(
+            words
+                .into_iter()
+                .flatten()
+                .map(|&b| WIDE_BUCKETS + b as usize),
+        );
     }
 
     fn logit(&self, features: &[usize]) -> f32 {
@@ -261,7 +316,7 @@ pub fn choose_weight(
 
 /// Refuses weights that already hold an n-gram part: their scores already include it.
 pub fn ensure_transformer_only(config: &ModelConfig) -> Result<()> {
-    if config.wide {
+    if config.wide || config.words.is_some() {
         bail!(
             "these weights already hold an n-gram part; pass the transformer's own weights (a run's best.dgaw)"
         );
@@ -275,15 +330,22 @@ pub fn attach(weights: &[u8], ngram: &NgramModel, weight: f32) -> Result<Vec<u8>
     let (mut config, model) = decode_weights::<NdArray>(weights, &device)?;
     ensure_transformer_only(&config)?;
     config.wide = true;
-    let table: Vec<f32> = ngram
-        .weights
-        .iter()
-        .map(|w| weight * w)
-        .map(|w| (w / QUANTUM).round() * QUANTUM)
-        .collect();
-    let kept = table.iter().filter(|w| **w != 0.0).count();
-    eprintln!("n-gram part: {kept} of {} buckets non-zero", table.len());
-    let model = model.with_wide(table, weight * ngram.bias);
+    let quantised = |weights: &[f32]| -> Vec<f32> {
+        let table: Vec<f32> = weights
+            .iter()
+            .map(|w| weight * w)
+            .map(|w| (w / QUANTUM).round() * QUANTUM)
+            .collect();
+        let kept = table.iter().filter(|w| **w != 0.0).count();
+        eprintln!("n-gram part: {kept} of {} buckets non-zero", table.len());
+        table
+    };
+    let (grams, words) = ngram.weights.split_at(WIDE_BUCKETS);
+    config.words = ngram.words.clone().map(|lexicon| words::WordPart {
+        lexicon,
+        weights: quantised(words),
+    });
+    let model = model.with_wide(quantised(grams), weight * ngram.bias);
     Ok(encode_weights(&config, model))
 }
 
@@ -291,7 +353,7 @@ pub fn run(args: BaselineArgs) -> Result<()> {
     let tokeniser = Tokeniser::new(model_core::ModelSize::Small.config().tokeniser);
     let splits = crate::inputs::load_splits(&args.data, &tokeniser)?;
     let started = std::time::Instant::now();
-    let model = NgramModel::fit(&splits.train, args.fit, args.data.split_seed);
+    let model = NgramModel::fit(&splits.train, args.fit, None, args.data.split_seed);
     let trained = started.elapsed().as_secs_f64();
     let started = std::time::Instant::now();
     let logits = model.score(&splits.test);
@@ -358,7 +420,7 @@ mod tests {
             ngram_epochs: 2,
             ngram_family_cap: 10_000,
         };
-        let model = NgramModel::fit(&train, args, 1);
+        let model = NgramModel::fit(&train, args, None, 1);
         let report = metrics::evaluate_examples(&test, &model.score(&test));
         assert!(report.roc_auc > 0.95, "ROC-AUC {}", report.roc_auc);
     }
@@ -377,6 +439,7 @@ mod tests {
                 .collect(),
             squared: Vec::new(),
             bias: 0.5,
+            words: None,
         };
         let combined = attach(&plain, &ngram, 1.0).unwrap();
         assert!(attach(&combined, &ngram, 1.0).is_err(), "attaching twice");
@@ -388,6 +451,43 @@ mod tests {
         let (before, after) = (logits(&plain), logits(&combined));
         for ((b, a), n) in before.iter().zip(&after).zip(ngram.score(&examples)) {
             assert!((a - b - n).abs() < 1e-3, "{a} - {b} != {n}");
+        }
+    }
+
+    #[test]
+    fn word_weights_ship_as_the_word_part_and_add_what_the_trainer_scored() {
+        let examples = fixture(400, 4);
+        let keys: Vec<&str> = examples.iter().map(|e| e.key.as_str()).collect();
+        // Every fixture label a word, so the word features vary across names.
+        let lexicon = Lexicon::new(&keys, Vec::new(), keys.windows(2).map(|p| (p[0], p[1])));
+        // Weights already on the quantum, as in the test above, so attaching changes none.
+        let ngram = NgramModel {
+            weights: (0..WIDE_BUCKETS + WORD_BUCKETS)
+                .map(|i| (i % 7) as f32 * QUANTUM - 3.0 * QUANTUM)
+                .collect(),
+            squared: Vec::new(),
+            bias: 0.25,
+            words: Some(lexicon),
+        };
+        let config = ModelSize::Tiny.config();
+        let device = Default::default();
+        let plain = model_core::encode_weights(&config, config.init::<Flex>(&device));
+        let combined = attach(&plain, &ngram, 1.0).unwrap();
+        assert!(attach(&combined, &ngram, 1.0).is_err(), "attaching twice");
+        let detector = |bytes: &[u8]| Detector::<Flex>::from_weights(bytes, device).unwrap();
+        let (before, after) = (detector(&plain), detector(&combined));
+        let words = after.config().words.clone().expect("a word part");
+        let tokens: Vec<&[u32]> = examples.iter().map(|e| e.tokens.as_slice()).collect();
+        let moved = before.logits_of_sequences(&tokens);
+        let with = after.logits_of_sequences(&tokens);
+        for (((e, b), a), n) in examples
+            .iter()
+            .zip(&moved)
+            .zip(&with)
+            .zip(ngram.score(&examples))
+        {
+            let total = a + words.log_odds(&e.key) - b;
+            assert!((total - n).abs() < 1e-3, "{}: {total} != {n}", e.key);
         }
     }
 }

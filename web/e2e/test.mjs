@@ -88,6 +88,11 @@ await check("a known DGA name is high risk and a known benign name low, with an 
   await page.waitForSelector("#single-result[data-state=explained] #heatmap .heat");
   const cells = await page.$$eval("#heatmap .heat", (s) => s.map((e) => e.textContent).join(""));
   assert.equal(cells, "google.com");
+  // The word part shows the words it found and whether neighbours go together in English.
+  await scoreOne(page, "weatherrepeat.com");
+  await page.waitForSelector("#single-result[data-state=explained] #words");
+  assert.match(await page.textContent("#words"), /^weather · repeat: 13 of 13 characters in words; 0 of 1 neighbouring pairs seen together in English; [+-]\d+\.\d{2} log-odds$/);
+  await scoreOne(page, "google.com");
   // Thresholds are the visitor's: below google.com's p_dga, it becomes high risk.
   await page.fill("#threshold-high", String(benign.p / 2));
   await page.dispatchEvent("#threshold-high", "change");

@@ -58,12 +58,13 @@ fn CardView(
             .map(|c| format!("{} taken for {} ({})", c.family, c.taken_for, percent(c.share)))
             .collect();
         format!(
-            "The family head names the generator of a DGA verdict: right first time for {} of the test split's DGA names ({} averaged over families), among its three guesses for {}. Families it never saw get `unknown` {} of the time (measured on families held out of its fit), at the price of `unknown` for {} of known ones. Most confused: {}.",
+            "The family head names the generator of a DGA verdict: right first time for {} of the test split's DGA names ({} averaged over families), among its three guesses for {}. Families it never saw get `unknown` {} of the time (measured on families held out of its fit), at the price of `unknown` for {} of known ones: it names {} of known families' names, and names them right. Most confused: {}.",
             percent(f.top1_micro),
             percent(f.top1_macro),
             percent(f.top3_micro),
             percent(f.unknown_on_held_out),
             percent(f.unknown),
+            percent(f.named_right),
             confused.join("; "),
         )
     });

@@ -255,10 +255,53 @@ impl Engine {
             .chars()
             .zip(influence.into_iter().chain(std::iter::repeat(0.0)))
             .collect();
+        let label = domain.registrable_label();
+        let words = self.cpu.config().words.as_ref().map(|part| WordsSeen {
+            split: part.lexicon.split(label),
+            label: label.to_owned(),
+            log_odds: part.log_odds(label),
+        });
         Ok(Explanation {
             features,
             characters,
+            words,
         })
+    }
+}
+
+/// The words the word part found in a registrable label, and what they added to its log-odds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WordsSeen {
+    pub label: String,
+    pub split: model_core::words::Split,
+    pub log_odds: f32,
+}
+
+impl WordsSeen {
+    /// `weather · repeat: 13 of 13 characters in words; 0 of 1 neighbouring pairs seen
+    /// together in English; +2.25 log-odds`.
+    pub fn describe(&self) -> String {
+        let s = &self.split;
+        if s.words.is_empty() {
+            return format!(
+                "no word of three letters or more; {:+.2} log-odds",
+                self.log_odds
+            );
+        }
+        let words: Vec<&str> = s
+            .words
+            .iter()
+            .filter_map(|w| self.label.get(w.start..w.end))
+            .collect();
+        format!(
+            "{}: {} of {} characters in words; {} of {} neighbouring pairs seen together in English; {:+.2} log-odds",
+            words.join(" · "),
+            s.covered,
+            s.label_len,
+            s.known_pairs,
+            s.adjacent,
+            self.log_odds
+        )
     }
 }
 
@@ -267,4 +310,6 @@ impl Engine {
 pub struct Explanation {
     pub features: NameFeatures,
     pub characters: Vec<(char, f32)>,
+    /// `None` for weights without a word part.
+    pub words: Option<WordsSeen>,
 }

@@ -255,6 +255,9 @@ fn ExplanationView(
             view! { <span class="heat" title=title style:background-color=colour>{c.to_string()}</span> }
         })
         .collect_view();
+    let words = explanation.words.map(|w| {
+        view! { <tr><th>"Words"</th><td id="words">{w.describe()}</td></tr> }
+    });
     let rarity = f
         .trigram_rarity_bits
         .map(|b| format!("{b:.1} bits per trigram"))
@@ -273,6 +276,7 @@ fn ExplanationView(
                 <th>"Trigram rarity among benign names"</th>
                 <td>{rarity} <span class="muted">{scale}</span></td>
             </tr>
+            {words}
         </table>
     }
 }
