@@ -84,19 +84,17 @@ pub fn synthesise(
         return Vec::new();
     }
     let benign: Vec<&Example> = train.iter().filter(|e| !e.is_dga).collect();
-    let taken: HashSet<&str> = train.iter().map(|e| e.key.as_str()).collect();
-    let suffixes: Vec<&str> = benign.iter().filter_map(|e| suffix_of(e)).collect();
     let words = benign_words(benign.iter().map(|e| e.key.as_str()));
     let bases: Vec<&str> = benign
         .iter()
         .map(|e| e.key.as_str())
         .filter(|k| k.len() >= 5 && k.bytes().all(|b| b.is_ascii_alphanumeric()))
         .collect();
-    if words.len() < 2 || bases.is_empty() || suffixes.is_empty() {
+    let mut labeller = Labeller::new(train, tokeniser);
+    if words.len() < 2 || bases.is_empty() || labeller.suffixes.is_empty() {
         return Vec::new();
     }
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut made = HashSet::new();
     let mut out = Vec::with_capacity(2 * per_kind);
     type Make = fn(&[&str], &[&str], &mut StdRng) -> String;
     for &kind in kinds {
@@ -105,25 +103,71 @@ pub fn synthesise(
             Kind::Permutation => (PERMUTATION, permute, &bases),
             Kind::Short => (SHORT, short_random, &bases),
         };
-        let mut count = 0;
-        // Collisions are rare; the bound only guards against a pool too small to fill the quota.
-        for _ in 0..per_kind * 4 {
-            if count == per_kind {
+        out.extend(labeller.fill(per_kind, family, &mut rng, |rng| {
+            Some(make(pool, &words, rng))
+        }));
+    }
+    out
+}
+
+/// Turns drawn labels into new synthetic DGA examples: none is the label of a training name or
+/// one made before, and each sits under the suffix of a random benign training name.
+struct Labeller<'a> {
+    taken: HashSet<&'a str>,
+    suffixes: Vec<&'a str>,
+    made: HashSet<String>,
+    tokeniser: &'a Tokeniser,
+}
+
+impl<'a> Labeller<'a> {
+    fn new(train: &'a [Example], tokeniser: &'a Tokeniser) -> Self {
+        Self {
+            taken: train.iter().map(|e| e.key.as_str()).collect(),
+            suffixes: train
+                .iter()
+                .filter(|e| !e.is_dga)
+                .filter_map(suffix_of)
+                .collect(),
+            made: HashSet::new(),
+            tokeniser,
+        }
+    }
+
+    /// Up to `quota` examples of `family` from the labels `draw` makes (`None`: a label it
+    /// refused). Collisions are rare; the bound of four draws per name only guards against a
+    /// pool too small to fill the quota.
+    fn fill(
+        &mut self,
+        quota: usize,
+        family: &str,
+        rng: &mut StdRng,
+        mut draw: impl FnMut(&mut StdRng) -> Option<String>,
+    ) -> Vec<Example> {
+        let mut out = Vec::with_capacity(quota);
+        for _ in 0..quota * 4 {
+            if out.len() == quota {
                 break;
             }
-            let label = make(pool, &words, &mut rng);
-            if taken.contains(label.as_str()) || !made.insert(label.clone()) {
+            let Some(label) = draw(rng) else {
+                continue;
+            };
+            if self.taken.contains(label.as_str()) || !self.made.insert(label.clone()) {
                 continue;
             }
-            let suffix = suffixes.choose(&mut rng).copied().unwrap_or("com");
+            let suffix = self.suffixes.choose(rng).copied().unwrap_or("com");
             let Ok(domain) = normalise(&format!("{label}.{suffix}")) else {
                 continue;
             };
-            out.push(Example::of(&domain, tokeniser, true, family, "synthetic"));
-            count += 1;
+            out.push(Example::of(
+                &domain,
+                self.tokeniser,
+                true,
+                family,
+                "synthetic",
+            ));
         }
+        out
     }
-    out
 }
 
 /// The public suffix of an example whose text is its registrable domain (`key.suffix`).
@@ -238,12 +282,7 @@ pub fn dictionary_names(
     lexicon: &model_core::words::Lexicon,
     seed: u64,
 ) -> Vec<Example> {
-    let taken: HashSet<&str> = train.iter().map(|e| e.key.as_str()).collect();
-    let suffixes: Vec<&str> = train
-        .iter()
-        .filter(|e| !e.is_dga)
-        .filter_map(suffix_of)
-        .collect();
+    let mut labeller = Labeller::new(train, tokeniser);
     let words: Vec<&str> = lexicon
         .english
         .lines()
@@ -251,40 +290,19 @@ pub fn dictionary_names(
         .skip(DICTIONARY_RANKS.start)
         .filter(|w| (3..=10).contains(&w.len()))
         .collect();
-    if words.len() < 2 || suffixes.is_empty() || count == 0 {
+    if words.len() < 2 || labeller.suffixes.is_empty() || count == 0 {
         return Vec::new();
     }
     let mut rng = StdRng::seed_from_u64(seed ^ 0xd1c7);
-    let mut made = HashSet::new();
-    let mut out = Vec::with_capacity(count);
-    for _ in 0..count * 4 {
-        if out.len() == count {
-            break;
-        }
+    labeller.fill(count, DICTIONARY, &mut rng, |rng| {
         let n = if rng.random_bool(0.7) { 2 } else { 3 };
         let picked: Vec<&str> = (0..n)
-            .map(|_| *words.choose(&mut rng).expect("at least two words"))
+            .map(|_| *words.choose(rng).expect("at least two words"))
             .collect();
-        if picked.windows(2).any(|p| lexicon.is_known_pair(p[0], p[1])) {
-            continue;
-        }
+        let unpaired = !picked.windows(2).any(|p| lexicon.is_known_pair(p[0], p[1]));
         let label = picked.concat();
-        if label.len() > 63 || taken.contains(label.as_str()) || !made.insert(label.clone()) {
-            continue;
-        }
-        let suffix = suffixes.choose(&mut rng).copied().unwrap_or("com");
-        let Ok(domain) = normalise(&format!("{label}.{suffix}")) else {
-            continue;
-        };
-        out.push(Example::of(
-            &domain,
-            tokeniser,
-            true,
-            DICTIONARY,
-            "synthetic",
-        ));
-    }
-    out
+        (unpaired && label.len() <= 63).then_some(label)
+    })
 }
 
 #[cfg(test)]
