@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use model_core::SetAside;
-use model_core::dnslog::{Format, Parsed, Parser, Query};
+use dnswatch::dnslog::{Format, Parsed, Parser, Query};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
@@ -133,7 +133,8 @@ impl Row {
             queries: c.queries,
             distinct,
             name_alerts: c.name_alerts,
-            host_alerts: c.host_alerts,
+            // Campaign alerts name hosts too.
+            host_alerts: c.host_alerts + c.campaign_alerts,
             set_aside: c.set_aside.clone(),
             not_names: c.not_names,
             unparsed: c.unparsed,

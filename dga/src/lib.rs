@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod bench_logs;
+pub mod bench_network;
 pub mod data;
 pub mod files;
 pub mod lines;

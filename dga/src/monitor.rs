@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use model_core::SetAside;
-use model_core::dnslog::{Format, Parser};
-use model_core::hosts::HostRules;
+use dnswatch::dnslog::{Format, Parser};
+use dnswatch::hosts::HostRules;
 
 use crate::CpuBackend;
 use crate::lines::{Line, LossyLines};
@@ -69,12 +69,12 @@ pub struct HostArgs {
     /// mostly false), per high-risk name, or both.
     #[arg(long, value_enum, default_value = "hosts")]
     pub alert_on: AlertOn,
-    /// Evidence at which a host alert fires: each distinct registrable domain a host queries
-    /// adds up to 1 by how far its p_dga is above 0.5, twice that when the lookup failed and
-    /// half when it was answered.
-    #[arg(long, default_value_t = HostRules::default().threshold)]
-    pub host_threshold: f32,
-    /// Seconds of log time over which a host's names add up.
+    /// The false-alarm budget: benign host alerts expected per 10,000 client-days. It sets the
+    /// log-likelihood ratio at which a host's window of lookups alerts (ln(1,440,000 / budget)
+    /// for 10-minute windows: 14.2 at 1).
+    #[arg(long, default_value_t = HostRules::default().budget)]
+    pub host_budget: f64,
+    /// Seconds of log time over which a host's lookups are judged together.
     #[arg(long, default_value_t = HostRules::default().window_s)]
     pub host_window_s: f64,
     /// Hosts whose evidence is held at once; past it the host seen longest ago is forgotten.
@@ -85,7 +85,7 @@ pub struct HostArgs {
 impl HostArgs {
     pub fn rules(&self) -> HostRules {
         HostRules {
-            threshold: self.host_threshold,
+            budget: self.host_budget,
             window_s: self.host_window_s,
             max_hosts: self.max_hosts,
             ..HostRules::default()
@@ -150,13 +150,14 @@ pub fn run(args: MonitorArgs) -> Result<()> {
     let started = Instant::now();
     let mut last_summary = (Instant::now(), Counts::default());
     eprintln!(
-        "monitor: following {} ({} allow-list entries; {:?} alerts: names at p_dga >= {}, hosts at evidence >= {} in {} s)",
+        "monitor: following {} ({} allow-list entries; {:?} alerts: names at p_dga >= {}, hosts at a likelihood ratio of e^{:.1} in {} s, {} per 10,000 client-days expected of benign hosts)",
         names.join(", "),
         monitor.triage.detector.allow.len(),
         args.hosts.alert_on,
         monitor.triage.detector.thresholds.high,
-        args.hosts.host_threshold,
+        args.hosts.rules().threshold(),
         args.hosts.host_window_s,
+        args.hosts.host_budget,
     );
     loop {
         let mut batch = Vec::new();
@@ -237,7 +238,7 @@ fn summary(now: &Counts, before: &Counts, elapsed: Duration) {
         })
         .collect();
     eprintln!(
-        "monitor: {} lines ({:.1}/s), {} queries, {} scored, {} from cache, {} name alerts, {} host alerts, set aside: {}, {} not names, {} lines not understood",
+        "monitor: {} lines ({:.1}/s), {} queries, {} scored, {} from cache, {} name alerts, {} host alerts, {} campaign alerts, set aside: {}, {} not names, {} lines not understood",
         now.lines - before.lines,
         (now.lines - before.lines) as f64 / secs,
         now.queries - before.queries,
@@ -245,6 +246,7 @@ fn summary(now: &Counts, before: &Counts, elapsed: Duration) {
         now.cached - before.cached,
         now.name_alerts - before.name_alerts,
         now.host_alerts - before.host_alerts,
+        now.campaign_alerts - before.campaign_alerts,
         set_aside.join(", "),
         now.not_names - before.not_names,
         now.unparsed - before.unparsed,
@@ -295,7 +297,7 @@ impl Monitor {
                 continue;
             }
             let parsed = parsers[source].parse(&line.text);
-            if let model_core::dnslog::Parsed::Unparsed(why) = &parsed {
+            if let dnswatch::dnslog::Parsed::Unparsed(why) = &parsed {
                 self.report(&sources[source], why);
             }
             events.push(Event { source, parsed });

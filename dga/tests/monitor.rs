@@ -217,7 +217,14 @@ fn a_host_looking_up_generated_names_that_fail_is_alerted_once_with_its_names() 
     let alert = &alerts[0];
     assert_eq!(alert["kind"], "host");
     assert_eq!(alert["client"], "10.0.0.5");
-    assert!(alert["evidence"].as_f64().unwrap() >= 6.0, "{alert}");
+    assert!(
+        alert["evidence"].as_f64().unwrap() >= alert["threshold"].as_f64().unwrap(),
+        "{alert}"
+    );
+    assert!(
+        alert["reason"].as_str().unwrap().contains("failed"),
+        "{alert}"
+    );
     let names: Vec<&str> = alert["names"]
         .as_array()
         .unwrap()

@@ -7,9 +7,10 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::collections::HashMap;
 
-use model_core::dnslog::{self, LogRead};
+use dnswatch::dnslog::{self, LogRead};
 use model_core::extract;
-use model_core::hosts::{HostAlert, HostRules, HostTracker, NameScore};
+use dnswatch::hosts::{Alert, HostAlert, HostRules, HostTracker, NameScore};
+use dnswatch::shared::CampaignAlert;
 use model_core::report::{CSV_HEADER, csv_row};
 use model_core::{AllowList, DomainError, RiskThresholds, Verdict};
 use wasm_bindgen::JsCast;
@@ -45,7 +46,7 @@ struct Outcome {
     note: Option<String>,
     summary: String,
     /// For a DNS log: the hosts alerted (empty when none was); `None` for a list or text.
-    hosts: Option<Vec<HostAlert>>,
+    hosts: Option<Vec<Alert>>,
 }
 
 /// Bars of the `p_dga` histogram.
@@ -343,19 +344,26 @@ async fn score_log(
         .names
         .iter()
         .zip(&verdicts)
-        .map(|((_, name), verdict)| (name.to_ascii_lowercase(), NameScore::of(verdict)))
+        .map(|((_, name), verdict)| {
+            (
+                name.to_ascii_lowercase(),
+                NameScore::of(verdict, engine.lexicon()),
+            )
+        })
         .collect();
     let mut tracker = HostTracker::new(HostRules::default());
-    let hosts: Vec<HostAlert> = log
+    let hosts: Vec<Alert> = log
         .events
         .iter()
-        .filter_map(|(_, time, parsed)| {
-            let score = match parsed {
-                dnslog::Parsed::Query(q) => evidence
-                    .get(&q.name.to_ascii_lowercase())
-                    .and_then(Option::as_ref),
+        .flat_map(|(_, time, parsed)| {
+            let name = match parsed {
+                dnslog::Parsed::Query(q) => Some(&q.name),
+                dnslog::Parsed::Answer(a) => Some(&a.name),
                 _ => None,
             };
+            let score = name
+                .and_then(|n| evidence.get(&n.to_ascii_lowercase()))
+                .and_then(Option::as_ref);
             tracker.feed(parsed, *time, score)
         })
         .collect();
@@ -399,18 +407,54 @@ async fn score_log(
 /// The hosts a log's queries alerted, as `monitor --alert-on hosts` would.
 #[component]
 fn Hosts(
-    /// Host alerts in the order they were raised.
-    hosts: Vec<HostAlert>,
+    /// Host and campaign alerts in the order they were raised.
+    hosts: Vec<Alert>,
 ) -> impl IntoView {
     if hosts.is_empty() {
         return view! {
-            <p id="batch-hosts" class="muted">"Hosts: none alerted (no client looked up enough generated-looking names, most of them failing, within 10 minutes)."</p>
+            <p id="batch-hosts" class="muted">"Hosts: none alerted (no client's failed, generated-looking lookups in 10 minutes were improbable for its own traffic, and no hosts shared such names)."</p>
         }
         .into_any();
     }
+    let (hosts, campaigns): (Vec<Alert>, Vec<Alert>) =
+        hosts.into_iter().partition(|a| matches!(a, Alert::Host(_)));
+    let hosts: Vec<HostAlert> = hosts
+        .into_iter()
+        .filter_map(|a| match a {
+            Alert::Host(h) => Some(h),
+            Alert::Campaign(_) => None,
+        })
+        .collect();
+    let campaigns: Vec<CampaignAlert> = campaigns
+        .into_iter()
+        .filter_map(|a| match a {
+            Alert::Campaign(c) => Some(c),
+            Alert::Host(_) => None,
+        })
+        .collect();
+    let campaign_rows = campaigns
+        .into_iter()
+        .map(|c| {
+            let hosts = c
+                .hosts
+                .iter()
+                .map(|(h, n)| format!("{h} ({n})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let names = c
+                .names
+                .iter()
+                .take(5)
+                .map(|n| format!("{} ({} hosts)", n.query, n.hosts))
+                .collect::<Vec<_>>()
+                .join(", ");
+            view! { <li class="campaign">"Hosts " {hosts} " looked up the same failed generated names: " {names}</li> }
+        })
+        .collect_view();
     let rows = hosts
         .into_iter()
         .map(|h| {
+            let reason = h.reason();
             let families = h
                 .families
                 .iter()
@@ -431,6 +475,7 @@ fn Hosts(
                     <td class="num">{h.names.len()}</td>
                     <td>{families}</td>
                     <td>{names}</td>
+                    <td class="host-reason">{reason}</td>
                 </tr>
             }
         })
@@ -439,9 +484,10 @@ fn Hosts(
         <div id="batch-hosts">
             <h3>"Hosts alerted"</h3>
             <table id="batch-hosts-table">
-                <thead><tr><th>"client"</th><th>"evidence"</th><th>"names"</th><th>"families"</th><th>"first names"</th></tr></thead>
+                <thead><tr><th>"client"</th><th>"evidence (log-likelihood ratio)"</th><th>"names"</th><th>"families"</th><th>"first names"</th><th>"why"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            <ul id="batch-campaigns">{campaign_rows}</ul>
         </div>
     }
     .into_any()

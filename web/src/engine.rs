@@ -118,6 +118,13 @@ pub struct Engine {
     gpu: RefCell<Option<JsValue>>,
 }
 
+impl Engine {
+    /// The word lexicon the weights carry, for the host rule's word graph.
+    pub fn lexicon(&self) -> Option<&model_core::words::Lexicon> {
+        self.cpu.config().words.as_ref().map(|part| &part.lexicon)
+    }
+}
+
 thread_local! {
     static ENGINE: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
 }

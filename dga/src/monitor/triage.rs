@@ -5,8 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use model_core::dnslog::{Answer, Parsed, Query};
-use model_core::hosts::{HostAlert, HostRules, HostTracker, NameScore};
+use dnswatch::dnslog::{Answer, Parsed, Query};
+use dnswatch::hosts::{Alert, HostAlert, HostRules, HostTracker, NameScore};
+use dnswatch::shared::CampaignAlert;
 use model_core::{Detector, Risk, SetAside, Verdict};
 use serde_json::{Value, json};
 
@@ -44,6 +45,7 @@ pub struct Counts {
     pub cached: u64,
     pub name_alerts: u64,
     pub host_alerts: u64,
+    pub campaign_alerts: u64,
     pub not_names: u64,
     pub unparsed: u64,
     pub set_aside: BTreeMap<SetAside, u64>,
@@ -184,14 +186,24 @@ impl Triage {
                         }
                     };
                     let parsed = Parsed::Query(query);
-                    let alert = self.hosts.feed(&parsed, time, outcome.evidence.as_ref());
+                    let raised = self.hosts.feed(&parsed, time, outcome.evidence.as_ref());
                     if let Parsed::Query(query) = &parsed {
-                        self.host_alert(alert, query, source_name, &mut alerts);
+                        self.host_alerts(raised, query, source_name, &mut alerts);
                     }
                 }
                 answer @ Parsed::Answer(_) => {
                     self.counts.answers += 1;
-                    let alert = self.hosts.feed(&answer, time.unwrap_or_default(), None);
+                    // The answer's name was scored with its query, within the window.
+                    let evidence = match &answer {
+                        Parsed::Answer(a) => self
+                            .seen
+                            .get(&a.name.to_ascii_lowercase())
+                            .and_then(|o| o.evidence.clone()),
+                        _ => None,
+                    };
+                    let raised =
+                        self.hosts
+                            .feed(&answer, time.unwrap_or_default(), evidence.as_ref());
                     if let Parsed::Answer(Answer {
                         client,
                         name,
@@ -206,7 +218,7 @@ impl Triage {
                             name,
                             rcode: Some(rcode),
                         };
-                        self.host_alert(alert, &query, source_name, &mut alerts);
+                        self.host_alerts(raised, &query, source_name, &mut alerts);
                     }
                 }
                 Parsed::Skip => {}
@@ -232,7 +244,10 @@ impl Triage {
         let key = query.name.to_ascii_lowercase();
         let outcome = Outcome {
             time,
-            evidence: NameScore::of(verdict),
+            evidence: NameScore::of(
+                verdict,
+                self.detector.config().words.as_ref().map(|w| &w.lexicon),
+            ),
         };
         match &verdict.result {
             Ok(scored) => {
@@ -282,22 +297,29 @@ impl Triage {
         outcome
     }
 
-    fn host_alert(
+    fn host_alerts(
         &mut self,
-        alert: Option<HostAlert>,
+        raised: Vec<Alert>,
         query: &Query,
         source: &str,
         alerts: &mut Vec<Value>,
     ) {
-        let Some(alert) = alert else {
-            return;
-        };
-        self.counts.host_alerts += 1;
-        if self.alert_on.hosts() {
-            let mut value = host_alert_json(&alert);
-            value["ts"] = json!(query.timestamp);
-            value["source"] = json!(source);
-            alerts.push(value);
+        for alert in raised {
+            let mut value = match &alert {
+                Alert::Host(host) => {
+                    self.counts.host_alerts += 1;
+                    host_alert_json(host)
+                }
+                Alert::Campaign(campaign) => {
+                    self.counts.campaign_alerts += 1;
+                    campaign_alert_json(campaign)
+                }
+            };
+            if self.alert_on.hosts() {
+                value["ts"] = json!(query.timestamp);
+                value["source"] = json!(source);
+                alerts.push(value);
+            }
         }
     }
 
@@ -322,14 +344,31 @@ impl Triage {
     }
 }
 
-/// A host alert as a JSON object (`kind: host`), for `monitor` and the page alike.
+/// A host alert as a JSON object (`kind: host`).
 pub fn host_alert_json(alert: &HostAlert) -> Value {
     json!({
         "kind": "host",
         "client": alert.client,
         "time": alert.time,
         "evidence": alert.evidence,
+        "threshold": alert.threshold,
+        "reason": alert.reason(),
+        "volume": alert.volume,
+        "categories": alert.categories.iter().map(|(c, n)| json!({"category": c, "domains": n})).collect::<Vec<_>>(),
         "names": alert.names,
         "families": alert.families.iter().map(|(f, n)| json!({"family": f, "names": n})).collect::<Vec<_>>(),
+        "words": alert.words.iter().map(|(w, n)| json!({"word": w, "names": n})).collect::<Vec<_>>(),
+        "shares_names_with": alert.shares_names_with,
+    })
+}
+
+/// A campaign alert as a JSON object (`kind: campaign`): the hosts that looked up the same
+/// failed generated names, and the names.
+pub fn campaign_alert_json(alert: &CampaignAlert) -> Value {
+    json!({
+        "kind": "campaign",
+        "time": alert.time,
+        "hosts": alert.hosts.iter().map(|(h, n)| json!({"client": h, "names": n})).collect::<Vec<_>>(),
+        "names": alert.names,
     })
 }
