@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use model_core::SetAside;
 use dnswatch::dnslog::{Format, Parsed, Parser, Query};
+use model_core::SetAside;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 

@@ -27,7 +27,10 @@ use crate::scoring::ScoringArgs;
 #[derive(Args, Debug)]
 pub struct BenchNetworkArgs {
     /// Names a large resolver answers, most popular first (one per line, plain or `.gz`).
-    #[arg(long, default_value = "../shared/data/fqdn/umbrella-2026-07-dev-half.txt.gz")]
+    #[arg(
+        long,
+        default_value = "../shared/data/fqdn/umbrella-2026-07-dev-half.txt.gz"
+    )]
     pub fqdn: PathBuf,
     /// Real DNS logs, whose answer codes give the benign failure rates.
     #[arg(long, default_value = "../shared/data/dnslogs")]
@@ -112,7 +115,10 @@ fn failure_rates(logs: &Path) -> Result<FailureRates> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(logs)
         .with_context(|| format!("cannot read {}", logs.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "gz" || e == "log" || e == "json"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "gz" || e == "log" || e == "json")
+        })
         .collect();
     paths.sort();
     for path in paths {
@@ -169,7 +175,11 @@ impl Popularity {
             }
         }
         if names.len() < 100 {
-            bail!("{} holds {} names; the simulation needs a resolver's list", path.display(), names.len());
+            bail!(
+                "{} holds {} names; the simulation needs a resolver's list",
+                path.display(),
+                names.len()
+            );
         }
         let mut total = 0.0;
         let cumulative = (1..=names.len())
@@ -230,7 +240,11 @@ impl Clients {
         let mut peak_qps = Vec::new();
         let mut names = Vec::new();
         for i in 0..args.busy {
-            let share = if args.busy > 1 { i as f64 / (args.busy - 1) as f64 } else { 1.0 };
+            let share = if args.busy > 1 {
+                i as f64 / (args.busy - 1) as f64
+            } else {
+                1.0
+            };
             peak_qps.push(args.busiest_qps.max(1.0).powf(share));
             names.push(format!("172.31.0.{}", i + 1));
         }
@@ -297,11 +311,19 @@ pub fn run(args: BenchNetworkArgs) -> Result<()> {
         }
         batch.sort_by(|a, b| a.time.total_cmp(&b.time));
         queries += batch.len() as u64;
-        *per_hour.entry(((at - DAY_START) / 3600.0) as u64).or_default() += batch.len() as u64;
+        *per_hour
+            .entry(((at - DAY_START) / 3600.0) as u64)
+            .or_default() += batch.len() as u64;
         if let Some(w) = &mut writer {
             for l in &batch {
                 let client = &clients.names[l.client as usize];
-                writeln!(w, "{:.6}\t{client}\t{}\t{}", l.time, l.name, if l.failed { "NXDOMAIN" } else { "NOERROR" })?;
+                writeln!(
+                    w,
+                    "{:.6}\t{client}\t{}\t{}",
+                    l.time,
+                    l.name,
+                    if l.failed { "NXDOMAIN" } else { "NOERROR" }
+                )?;
             }
         } else {
             let events: Vec<Event> = batch
@@ -329,16 +351,34 @@ pub fn run(args: BenchNetworkArgs) -> Result<()> {
     }
     if let Some(mut w) = writer {
         w.flush()?;
-        eprintln!("bench-network: wrote {queries} queries in {:.0} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "bench-network: wrote {queries} queries in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
         return Ok(());
     }
-    report(&args, &clients, rates, &infections, &alerts, queries, &per_hour, judging, &triage, started.elapsed())
+    report(
+        &args,
+        &clients,
+        rates,
+        &infections,
+        &alerts,
+        queries,
+        &per_hour,
+        judging,
+        &triage,
+        started.elapsed(),
+    )
 }
 
 fn zeek_writer(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
-    let file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    writeln!(w, "#separator \\x09\n#path\tdns\n#fields\tts\tid.orig_h\tquery\trcode_name")?;
+    writeln!(
+        w,
+        "#separator \\x09\n#path\tdns\n#fields\tts\tid.orig_h\tquery\trcode_name"
+    )?;
     Ok(w)
 }
 
@@ -356,7 +396,11 @@ fn simulate(
     let mut out = Vec::new();
     for (c, &peak) in clients.peak_qps.iter().enumerate() {
         // Busy clients aggregate many users, so their nights are less quiet.
-        let factor = if c < clients.busy { 0.5 + 0.5 * shape } else { shape };
+        let factor = if c < clients.busy {
+            0.5 + 0.5 * shape
+        } else {
+            shape
+        };
         let mean = peak * factor * (to - from);
         for _ in 0..poisson(mean, rng) {
             let time = from + rng.random::<f64>() * (to - from);
@@ -427,17 +471,26 @@ fn infections(
             continue;
         };
         let shift = start + slot_s * (i + 1) as f64 - first;
-        let label = path
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().split(".from-pcap").next().unwrap_or("").to_owned());
-        let client = queries.iter().find_map(|q| q.client.clone()).unwrap_or_default();
+        let label = path.file_name().map_or_else(String::new, |n| {
+            n.to_string_lossy()
+                .split(".from-pcap")
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        });
+        let client = queries
+            .iter()
+            .find_map(|q| q.client.clone())
+            .unwrap_or_default();
         // The capture's machine joins the network under its own address, with no other traffic.
         let index = clients.names.len() as u32;
         clients.names.push(client.clone());
         clients.peak_qps.push(0.0);
         let mut times = Vec::new();
         for q in &queries {
-            let (Some(t), Some(_)) = (q.time, &q.client) else { continue };
+            let (Some(t), Some(_)) = (q.time, &q.client) else {
+                continue;
+            };
             times.push(t + shift);
             lookups.push(Lookup {
                 time: t + shift,
@@ -448,7 +501,9 @@ fn infections(
         }
         infections.push(Infection {
             client,
-            dga: !["benign", "emotet", "hancitor", "nymaim"].iter().any(|p| label.starts_with(p)),
+            dga: !["benign", "emotet", "hancitor", "nymaim"]
+                .iter()
+                .any(|p| label.starts_with(p)),
             label,
             generated: Vec::new(),
             first: shift + first,
@@ -466,7 +521,8 @@ fn infections(
         names.shuffle(rng);
         names.truncate(args.lookups);
         // An ordinary client of median volume, so its own traffic goes on around the infection.
-        let host = clients.busy + (k * 97) % clients.names.len().saturating_sub(clients.busy).max(1);
+        let host =
+            clients.busy + (k * 97) % clients.names.len().saturating_sub(clients.busy).max(1);
         let first = start + slot_s * (captures.len() + k + 1) as f64;
         let mut generated = Vec::new();
         for (j, name) in names.iter().enumerate() {
@@ -504,9 +560,18 @@ fn alerted_clients(alert: &Value) -> Vec<String> {
     match alert["kind"].as_str() {
         Some("campaign") => alert["hosts"]
             .as_array()
-            .map(|hosts| hosts.iter().filter_map(|h| h["client"].as_str().map(str::to_owned)).collect())
+            .map(|hosts| {
+                hosts
+                    .iter()
+                    .filter_map(|h| h["client"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default(),
-        _ => alert["client"].as_str().map(str::to_owned).into_iter().collect(),
+        _ => alert["client"]
+            .as_str()
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -524,14 +589,21 @@ fn report(
     wall: std::time::Duration,
 ) -> Result<()> {
     let infected: HashSet<&str> = infections.iter().map(|i| i.client.as_str()).collect();
-    let busy: HashSet<&str> = clients.names[..clients.busy].iter().map(String::as_str).collect();
+    let busy: HashSet<&str> = clients.names[..clients.busy]
+        .iter()
+        .map(String::as_str)
+        .collect();
     let mut benign_host = (0u64, 0u64);
     let mut benign_campaign = 0u64;
     let mut benign_clients: BTreeMap<String, u64> = BTreeMap::new();
     let mut first_alert: HashMap<String, (f64, &'static str)> = HashMap::new();
     for alert in alerts {
         let time = alert["time"].as_f64().unwrap_or(f64::INFINITY);
-        let kind = if alert["kind"] == "campaign" { "campaign" } else { "host" };
+        let kind = if alert["kind"] == "campaign" {
+            "campaign"
+        } else {
+            "host"
+        };
         let named = alerted_clients(alert);
         let mut any_benign = false;
         for client in named {
@@ -568,13 +640,17 @@ fn report(
         args.busiest_qps,
         args.hours,
         args.start_hour,
-        args.fqdn.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        args.fqdn
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         rates.measured,
         rates.search_suffix * 100.0,
         rates.other * 100.0,
         args.seed,
     );
-    println!("| queries | busiest hour | client-days | benign host alerts (ordinary / busy) | per 10,000 client-days | campaign alerts naming a benign host | judged queries/s | wall s | peak RSS MB |");
+    println!(
+        "| queries | busiest hour | client-days | benign host alerts (ordinary / busy) | per 10,000 client-days | campaign alerts naming a benign host | judged queries/s | wall s | peak RSS MB |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(
         "| {queries} | {peak_hour} | {client_days:.0} | {} / {} | {:.2} | {benign_campaign} | {:.0} | {:.0} | {:.0} |",
@@ -586,19 +662,33 @@ fn report(
         peak_rss_mb().unwrap_or(f64::NAN),
     );
     if !benign_clients.is_empty() {
-        let listed: Vec<String> = benign_clients.iter().take(10).map(|(c, n)| format!("{c} ({n})")).collect();
+        let listed: Vec<String> = benign_clients
+            .iter()
+            .take(10)
+            .map(|(c, n)| format!("{c} ({n})"))
+            .collect();
         println!("\nBenign clients alerted: {}", listed.join(", "));
     }
     println!("\n## Infections\n");
-    println!("| infection | client | aim | alerted | generated lookups (or queries) until then | seconds after its first |");
+    println!(
+        "| infection | client | aim | alerted | generated lookups (or queries) until then | seconds after its first |"
+    );
     println!("|---|---|---|---|---:|---:|");
     for infection in infections {
         let alert = first_alert.get(&infection.client);
         let (alerted, lookups, seconds) = match alert {
             Some((time, kind)) => {
-                let counted = if infection.generated.is_empty() { &infection.queries } else { &infection.generated };
+                let counted = if infection.generated.is_empty() {
+                    &infection.queries
+                } else {
+                    &infection.generated
+                };
                 let n = counted.iter().filter(|t| **t <= *time).count();
-                ((*kind).to_owned(), n.to_string(), format!("{:.0}", time - infection.first))
+                (
+                    (*kind).to_owned(),
+                    n.to_string(),
+                    format!("{:.0}", time - infection.first),
+                )
             }
             None => ("no".to_owned(), "—".to_owned(), "—".to_owned()),
         };
@@ -611,7 +701,10 @@ fn report(
     }
     println!(
         "\nHost alerts {}, campaign alerts {}; names scored {}, from the cache {}.",
-        triage.counts.host_alerts, triage.counts.campaign_alerts, triage.counts.scored, triage.counts.cached
+        triage.counts.host_alerts,
+        triage.counts.campaign_alerts,
+        triage.counts.scored,
+        triage.counts.cached
     );
     Ok(())
 }

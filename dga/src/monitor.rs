@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use model_core::SetAside;
 use dnswatch::dnslog::{Format, Parser};
 use dnswatch::hosts::HostRules;
+use model_core::SetAside;
 
 use crate::CpuBackend;
 use crate::lines::{Line, LossyLines};

@@ -87,7 +87,11 @@ fn infected_captures_alert_the_dga_machines_and_no_other() {
             .read_to_end(&mut log)
             .unwrap();
         let out = common::dga(&["monitor", "--summary-s", "0"], &log);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let alerted: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
@@ -117,9 +121,16 @@ fn a_busy_simulated_network_raises_no_benign_alert_and_catches_every_infection()
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cells = |line: &str| -> Vec<String> {
-        line.trim_matches('|').split('|').map(|c| c.trim().to_owned()).collect()
+        line.trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_owned())
+            .collect()
     };
     let summary = stdout
         .lines()
@@ -127,7 +138,11 @@ fn a_busy_simulated_network_raises_no_benign_alert_and_catches_every_infection()
         .nth(2)
         .map(cells)
         .unwrap_or_default();
-    assert_eq!(summary.get(3).map(String::as_str), Some("0 / 0"), "{stdout}");
+    assert_eq!(
+        summary.get(3).map(String::as_str),
+        Some("0 / 0"),
+        "{stdout}"
+    );
     assert_eq!(summary.get(5).map(String::as_str), Some("0"), "{stdout}");
     let infections: Vec<Vec<String>> = stdout
         .lines()

@@ -374,7 +374,14 @@ impl HostTracker {
                 } else {
                     outcome
                 };
-                host.seen.insert(key, Seen { time, outcome, ..seen });
+                host.seen.insert(
+                    key,
+                    Seen {
+                        time,
+                        outcome,
+                        ..seen
+                    },
+                );
                 if outcome != seen.outcome {
                     self.reclassify(client, key, outcome, rcode, time);
                 }
@@ -731,7 +738,14 @@ mod tests {
         }
     }
 
-    fn look_up(t: &mut HostTracker, client: &str, time: f64, name: &str, rcode: &str, p: f32) -> Vec<Alert> {
+    fn look_up(
+        t: &mut HostTracker,
+        client: &str,
+        time: f64,
+        name: &str,
+        rcode: &str,
+        p: f32,
+    ) -> Vec<Alert> {
         t.observe(client, time, name, Some(rcode), &score(name, p))
     }
 
@@ -749,8 +763,15 @@ mod tests {
     fn the_threshold_is_the_false_alarm_budget() {
         let rules = HostRules::default();
         // 144 windows a day: one benign alert per 10,000 client-days is e^-14.2 a window.
-        assert!((rules.threshold() - 14.18).abs() < 0.01, "{}", rules.threshold());
-        let stricter = HostRules { budget: 0.1, ..rules };
+        assert!(
+            (rules.threshold() - 14.18).abs() < 0.01,
+            "{}",
+            rules.threshold()
+        );
+        let stricter = HostRules {
+            budget: 0.1,
+            ..rules
+        };
         assert!(stricter.threshold() > rules.threshold());
     }
 
@@ -759,14 +780,36 @@ mod tests {
         let mut tracker = HostTracker::new(HostRules::default());
         let mut fired = Vec::new();
         for i in 0..10 {
-            let alerts = look_up(&mut tracker, "10.0.0.5", i as f64 * 3.0, &format!("qx{i}kzvw.com"), "NXDOMAIN", 0.99);
+            let alerts = look_up(
+                &mut tracker,
+                "10.0.0.5",
+                i as f64 * 3.0,
+                &format!("qx{i}kzvw.com"),
+                "NXDOMAIN",
+                0.99,
+            );
             fired.push(!hosts_alerted(&alerts).is_empty());
         }
         // Each weighs about 4.4: the fourth passes 14.2, and the host is not alerted again in
         // the window.
-        assert_eq!(fired, [false, false, false, true, false, false, false, false, false, false]);
-        let alerts = look_up(&mut tracker, "10.0.0.5", 10_000.0, "a1.com", "NXDOMAIN", 0.99);
-        assert!(hosts_alerted(&alerts).is_empty(), "old names left the window");
+        assert_eq!(
+            fired,
+            [
+                false, false, false, true, false, false, false, false, false, false
+            ]
+        );
+        let alerts = look_up(
+            &mut tracker,
+            "10.0.0.5",
+            10_000.0,
+            "a1.com",
+            "NXDOMAIN",
+            0.99,
+        );
+        assert!(
+            hosts_alerted(&alerts).is_empty(),
+            "old names left the window"
+        );
     }
 
     #[test]
@@ -782,13 +825,27 @@ mod tests {
                 4..=8 => (if i % 500 == 5 { 0.95 } else { 0.1 }, "NXDOMAIN"),
                 _ => (0.05, "NOERROR"),
             };
-            alerted.extend(hosts_alerted(&look_up(&mut tracker, "forwarder", time, &format!("n{i}.com"), rcode, p)));
+            alerted.extend(hosts_alerted(&look_up(
+                &mut tracker,
+                "forwarder",
+                time,
+                &format!("n{i}.com"),
+                rcode,
+                p,
+            )));
         }
         assert!(alerted.is_empty(), "{alerted:?}");
         // The same failed generated names from a quiet client alert it.
         let mut quiet = Vec::new();
         for i in 0..6 {
-            quiet.extend(hosts_alerted(&look_up(&mut tracker, "laptop", 600.0 + i as f64, &format!("zq{i}xkvw.net"), "NXDOMAIN", 0.95)));
+            quiet.extend(hosts_alerted(&look_up(
+                &mut tracker,
+                "laptop",
+                600.0 + i as f64,
+                &format!("zq{i}xkvw.net"),
+                "NXDOMAIN",
+                0.95,
+            )));
         }
         assert_eq!(quiet, ["laptop"]);
     }
@@ -798,30 +855,62 @@ mod tests {
         let mut tracker = HostTracker::new(HostRules::default());
         // The same registrable domain counts once, however often it is queried.
         for i in 0..50 {
-            let alerts = tracker.observe("h", i as f64, &format!("x{i}.qwrtz.com"), Some("NXDOMAIN"), &score("qwrtz.com", 1.0));
+            let alerts = tracker.observe(
+                "h",
+                i as f64,
+                &format!("x{i}.qwrtz.com"),
+                Some("NXDOMAIN"),
+                &score("qwrtz.com", 1.0),
+            );
             assert!(alerts.is_empty());
         }
         // Answered generated-looking names weigh far less than failed ones.
         for i in 0..8 {
-            assert!(look_up(&mut tracker, "h", 60.0, &format!("cdn{i}x.net"), "NOERROR", 0.99).is_empty());
+            assert!(
+                look_up(
+                    &mut tracker,
+                    "h",
+                    60.0,
+                    &format!("cdn{i}x.net"),
+                    "NOERROR",
+                    0.99
+                )
+                .is_empty()
+            );
         }
         // Unlogged outcomes weigh between; the answers, logged later, decide.
         for i in 0..3 {
             let name = format!("zz{i}qx.biz");
-            assert!(tracker.observe("h", 61.0, &name, None, &score(&name, 0.99)).is_empty());
+            assert!(
+                tracker
+                    .observe("h", 61.0, &name, None, &score(&name, 0.99))
+                    .is_empty()
+            );
         }
         let other = tracker.answer(Some("other"), 62.0, &score("zz0qx.biz", 0.99), "NXDOMAIN");
         assert!(other.is_empty());
         let mut alerts = Vec::new();
         for i in 0..3 {
-            alerts.extend(tracker.answer(None, 62.0, &score(&format!("zz{i}qx.biz"), 0.99), "NXDOMAIN"));
+            alerts.extend(tracker.answer(
+                None,
+                62.0,
+                &score(&format!("zz{i}qx.biz"), 0.99),
+                "NXDOMAIN",
+            ));
         }
         let Some(Alert::Host(alert)) = alerts.first() else {
             panic!("the failures, once logged, alert: {alerts:?}");
         };
         assert_eq!(alert.client, "h");
         assert_eq!(alert.names[0].category, Category::HighFailed, "{alert:?}");
-        assert!(alert.names.iter().filter(|e| e.category == Category::HighFailed).count() >= 2);
+        assert!(
+            alert
+                .names
+                .iter()
+                .filter(|e| e.category == Category::HighFailed)
+                .count()
+                >= 2
+        );
         assert!(alert.reason().contains("failed"), "{}", alert.reason());
     }
 
@@ -844,18 +933,43 @@ mod tests {
         let mut alerts = Vec::new();
         for (i, (label, words)) in names.iter().enumerate() {
             let score = dictionary(label, words, 0.2);
-            alerts.extend(tracker.observe("h", i as f64, &score.registrable_domain.clone(), Some("NXDOMAIN"), &score));
+            alerts.extend(tracker.observe(
+                "h",
+                i as f64,
+                &score.registrable_domain.clone(),
+                Some("NXDOMAIN"),
+                &score,
+            ));
         }
         let Some(Alert::Host(alert)) = alerts.first() else {
             panic!("five linked failures alert though each scores 0.2: {alerts:?}");
         };
-        assert!(alert.names.iter().all(|e| e.category == Category::LinkedFailed));
-        assert!(alert.words.iter().any(|(w, n)| w == "horse" && *n == 2), "{:?}", alert.words);
+        assert!(
+            alert
+                .names
+                .iter()
+                .all(|e| e.category == Category::LinkedFailed)
+        );
+        assert!(
+            alert.words.iter().any(|(w, n)| w == "horse" && *n == 2),
+            "{:?}",
+            alert.words
+        );
         // Answered dictionary names never link.
         let mut answered = HostTracker::new(HostRules::default());
         for (i, (label, words)) in names.iter().enumerate() {
             let score = dictionary(label, words, 0.2);
-            assert!(answered.observe("h", i as f64, &score.registrable_domain.clone(), Some("NOERROR"), &score).is_empty());
+            assert!(
+                answered
+                    .observe(
+                        "h",
+                        i as f64,
+                        &score.registrable_domain.clone(),
+                        Some("NOERROR"),
+                        &score
+                    )
+                    .is_empty()
+            );
         }
     }
 
@@ -865,7 +979,14 @@ mod tests {
         let mut campaigns = Vec::new();
         for i in 0..3 {
             for host in ["10.0.0.1", "10.0.0.2"] {
-                for alert in look_up(&mut tracker, host, i as f64, &format!("qq{i}vzxk.org"), "NXDOMAIN", 0.7) {
+                for alert in look_up(
+                    &mut tracker,
+                    host,
+                    i as f64,
+                    &format!("qq{i}vzxk.org"),
+                    "NXDOMAIN",
+                    0.7,
+                ) {
                     if let Alert::Campaign(c) = alert {
                         campaigns.push(c);
                     }
@@ -887,12 +1008,29 @@ mod tests {
         let mut tracker = HostTracker::new(rules);
         for i in 0..500 {
             let name = format!("n{i}.com");
-            look_up(&mut tracker, &format!("host{}", i % 10), i as f64, &name, "NOERROR", 0.9);
+            look_up(
+                &mut tracker,
+                &format!("host{}", i % 10),
+                i as f64,
+                &name,
+                "NOERROR",
+                0.9,
+            );
             look_up(&mut tracker, "busy", i as f64, &name, "NXDOMAIN", 0.6);
         }
         assert!(tracker.hosts() <= 3);
         assert!(tracker.hosts_forgotten > 0);
-        assert!(tracker.hosts.values().all(|h| h.named.len() <= 4 && h.seen.len() <= 64));
-        assert!(tracker.hosts.values().all(|h| h.counts.iter().sum::<u32>() as usize == h.seen.len()));
+        assert!(
+            tracker
+                .hosts
+                .values()
+                .all(|h| h.named.len() <= 4 && h.seen.len() <= 64)
+        );
+        assert!(
+            tracker
+                .hosts
+                .values()
+                .all(|h| h.counts.iter().sum::<u32>() as usize == h.seen.len())
+        );
     }
 }

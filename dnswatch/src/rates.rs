@@ -256,11 +256,29 @@ mod tests {
 
     #[test]
     fn categories_follow_band_outcome_and_words() {
-        assert_eq!(Category::of(0.2, Outcome::Answered, false), Category::LowAnswered);
-        assert_eq!(Category::of(0.6, Outcome::Failed, false), Category::MidFailed);
-        assert_eq!(Category::of(0.95, Outcome::Unknown, false), Category::HighUnknown);
-        assert_eq!(Category::of(0.1, Outcome::Failed, true), Category::LinkedFailed);
-        assert_eq!(Category::of(0.1, Outcome::Answered, true), Category::LowAnswered);
-        assert_eq!(Category::of(0.1, Outcome::Unknown, true), Category::LowUnknown);
+        assert_eq!(
+            Category::of(0.2, Outcome::Answered, false),
+            Category::LowAnswered
+        );
+        assert_eq!(
+            Category::of(0.6, Outcome::Failed, false),
+            Category::MidFailed
+        );
+        assert_eq!(
+            Category::of(0.95, Outcome::Unknown, false),
+            Category::HighUnknown
+        );
+        assert_eq!(
+            Category::of(0.1, Outcome::Failed, true),
+            Category::LinkedFailed
+        );
+        assert_eq!(
+            Category::of(0.1, Outcome::Answered, true),
+            Category::LowAnswered
+        );
+        assert_eq!(
+            Category::of(0.1, Outcome::Unknown, true),
+            Category::LowUnknown
+        );
     }
 }

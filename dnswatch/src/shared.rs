@@ -274,16 +274,29 @@ mod tests {
         );
         assert_eq!(campaign.names.len(), 3);
         // The same hosts are not alerted again within the window, and one host alone never is.
-        assert!(shared.failed_name("10.0.0.1", "qx4kzvw.com", "qx4kzvw.com", 0.99, 5.0, |_| true).is_none());
+        assert!(
+            shared
+                .failed_name("10.0.0.1", "qx4kzvw.com", "qx4kzvw.com", 0.99, 5.0, |_| {
+                    true
+                })
+                .is_none()
+        );
         let mut alone = Shared::new(HostRules::default());
         for (i, name) in names.iter().enumerate() {
-            assert!(alone.failed_name("h", name, name, 0.99, i as f64, |_| true).is_none());
+            assert!(
+                alone
+                    .failed_name("h", name, name, 0.99, i as f64, |_| true)
+                    .is_none()
+            );
         }
         // Hosts whose own traffic does not lean towards infection share dead names by chance.
         let mut busy = Shared::new(HostRules::default());
         for (i, name) in names.iter().enumerate() {
             for host in ["proxy", "nat"] {
-                assert!(busy.failed_name(host, name, name, 0.99, i as f64, |_| false).is_none());
+                assert!(
+                    busy.failed_name(host, name, name, 0.99, i as f64, |_| false)
+                        .is_none()
+                );
             }
         }
     }

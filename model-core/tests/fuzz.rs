@@ -5,8 +5,8 @@
 //! A normal test run tries 256 inputs per property; a long fuzzing run sets the count:
 //! `PROPTEST_CASES=3000000 cargo test --release -p model-core --test fuzz` (README, "Fuzzing").
 
-use model_core::extract::{candidates, domain_column};
 use model_core::AllowList;
+use model_core::extract::{candidates, domain_column};
 use proptest::prelude::*;
 
 mod strategies;

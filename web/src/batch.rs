@@ -8,9 +8,9 @@ use leptos::task::spawn_local;
 use std::collections::HashMap;
 
 use dnswatch::dnslog::{self, LogRead};
-use model_core::extract;
 use dnswatch::hosts::{Alert, HostAlert, HostRules, HostTracker, NameScore};
 use dnswatch::shared::CampaignAlert;
+use model_core::extract;
 use model_core::report::{CSV_HEADER, csv_row};
 use model_core::{AllowList, DomainError, RiskThresholds, Verdict};
 use wasm_bindgen::JsCast;
