@@ -45,19 +45,26 @@ pub struct BenchLogsArgs {
 /// The infected host's address: in a range no real log here uses (TEST-NET-2).
 const INFECTED: &str = "198.51.100.66";
 
-pub fn run(args: BenchLogsArgs) -> Result<()> {
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(&args.logs)
-        .with_context(|| format!("cannot read {}", args.logs.display()))?
+/// The logs of a folder (`.log`, `.json`, `.gz`), sorted by name; none is an error.
+pub(crate) fn log_files(folder: &Path) -> Result<Vec<PathBuf>> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(folder)
+        .with_context(|| format!("cannot read {}", folder.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e == "gz" || e == "log" || e == "json")
+            p.is_file()
+                && p.extension()
+                    .is_some_and(|e| e == "gz" || e == "log" || e == "json")
         })
         .collect();
     logs.sort();
     if logs.is_empty() {
-        bail!("no logs in {}", args.logs.display());
+        bail!("no logs in {}", folder.display());
     }
+    Ok(logs)
+}
+
+pub fn run(args: BenchLogsArgs) -> Result<()> {
+    let logs = log_files(&args.logs)?;
     println!("## Real logs\n");
     println!(
         "| log | format | queries | distinct names | names alerted | hosts alerted | set aside: single label | special use | service | unknown TLD | not names | lines not understood |"
@@ -101,7 +108,7 @@ fn new_triage(args: &BenchLogsArgs, alert_on: AlertOn) -> Result<Triage> {
 }
 
 /// A log's events, parsed as `monitor` parses them, and the format it was read as.
-fn read_log(path: &Path) -> Result<(Format, Vec<Event>)> {
+pub(crate) fn read_log(path: &Path) -> Result<(Format, Vec<Event>)> {
     let mut parser = Parser::new(Format::Auto, None);
     let mut events = Vec::new();
     for line in LossyLines::new(crate::data::open(path)?) {

@@ -12,14 +12,16 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use dnswatch::dnslog::{Format, Parsed, Parser, Query, is_failure};
+use dnswatch::dnslog::{Parsed, Query, is_failure};
 use model_core::folds::FOLDS;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, LogNormal, Poisson};
 use serde_json::Value;
 
 use crate::CpuBackend;
+use crate::bench_logs::{log_files, read_log};
 use crate::lines::LossyLines;
 use crate::monitor::{AlertOn, Event, HostArgs, Triage};
 use crate::scoring::ScoringArgs;
@@ -85,6 +87,10 @@ struct Lookup {
     failed: bool,
 }
 
+/// Captures (by file name) whose machine must not be alerted as a DGA host: its lookups are a
+/// fixed list of names or mail servers, or it is clean.
+const NOT_DGA: [&str; 4] = ["benign", "emotet", "hancitor", "nymaim"];
+
 /// Simulated seconds generated and judged at a time (bounded memory).
 const STEP_S: f64 = 10.0;
 /// The simulated day's first second (2026-07-01 00:00 UTC, the resolver list's month).
@@ -112,17 +118,8 @@ fn failure_rates(logs: &Path) -> Result<FailureRates> {
     let mut answered = 0u64;
     let mut suffix = 0u64;
     let mut other = 0u64;
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(logs)
-        .with_context(|| format!("cannot read {}", logs.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .is_some_and(|e| e == "gz" || e == "log" || e == "json")
-        })
-        .collect();
-    paths.sort();
-    for path in paths {
-        for query in read_queries(&path)? {
+    for path in log_files(logs)? {
+        for query in queries(&path)? {
             let Some(rcode) = &query.rcode else { continue };
             answered += 1;
             if !is_failure(rcode) {
@@ -144,18 +141,16 @@ fn failure_rates(logs: &Path) -> Result<FailureRates> {
     })
 }
 
-fn read_queries(path: &Path) -> Result<Vec<Query>> {
-    let mut parser = Parser::new(Format::Auto, None);
-    let mut queries = Vec::new();
-    for line in LossyLines::new(crate::data::open(path)?) {
-        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
-        if line.problem.is_none() {
-            if let Parsed::Query(q) = parser.parse(&line.text) {
-                queries.push(q);
-            }
-        }
-    }
-    Ok(queries)
+/// A log's queries, read as `monitor` reads them.
+fn queries(path: &Path) -> Result<Vec<Query>> {
+    let (_, events) = read_log(path)?;
+    Ok(events
+        .into_iter()
+        .filter_map(|e| match e.parsed {
+            Parsed::Query(q) => Some(q),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Draws names by popularity (weight 1/rank).
@@ -246,12 +241,13 @@ impl Clients {
                 1.0
             };
             peak_qps.push(args.busiest_qps.max(1.0).powf(share));
-            names.push(format!("172.31.0.{}", i + 1));
+            names.push(format!("172.31.{}.{}", i / 250, i % 250 + 1));
         }
+        // Log-normal volumes around the median: most clients are quiet, a few are chatty.
+        let volume = LogNormal::new(args.ordinary_qps.max(1e-9).ln(), 1.0)
+            .expect("a standard deviation of 1 is valid");
         for i in 0..args.clients {
-            // Log-normal volumes: most clients are quiet, a few are chatty.
-            let z: f64 = (0..12).map(|_| rng.random::<f64>()).sum::<f64>() - 6.0;
-            peak_qps.push(args.ordinary_qps * z.exp());
+            peak_qps.push(volume.sample(rng));
             names.push(format!("172.16.{}.{}", i / 250, i % 250 + 1));
         }
         Self {
@@ -266,16 +262,18 @@ impl Clients {
 struct Infection {
     client: String,
     label: String,
-    /// Log times of its generated lookups (empty for replayed captures: every query counts).
-    generated: Vec<f64>,
-    /// Log times of every query of the host.
-    queries: Vec<f64>,
+    /// Log times of the lookups counted until its alert: a leave-out host's generated ones,
+    /// every query of a replayed capture.
+    lookups: Vec<f64>,
     first: f64,
-    /// Whether the capture is of a DGA (the aim is an alert) or not (the aim is none).
+    /// Whether it runs a DGA (the aim is an alert) or not (the aim is none).
     dga: bool,
 }
 
 pub fn run(args: BenchNetworkArgs) -> Result<()> {
+    if args.clients == 0 || args.hours <= 0.0 {
+        bail!("the simulation needs at least one ordinary client and a positive --hours");
+    }
     let mut rng = StdRng::seed_from_u64(args.seed);
     let rates = failure_rates(&args.logs)?;
     let popularity = Popularity::load(&args.fqdn)?;
@@ -357,18 +355,32 @@ pub fn run(args: BenchNetworkArgs) -> Result<()> {
         );
         return Ok(());
     }
+    let measured = Measured {
+        queries,
+        busiest_hour: per_hour.values().copied().max().unwrap_or(0),
+        judging,
+        wall: started.elapsed(),
+    };
     report(
         &args,
         &clients,
         rates,
         &infections,
         &alerts,
-        queries,
-        &per_hour,
-        judging,
+        &measured,
         &triage,
-        started.elapsed(),
     )
+}
+
+/// How much traffic was judged, and how fast.
+#[derive(Clone, Copy)]
+struct Measured {
+    queries: u64,
+    /// Queries in the busiest simulated hour.
+    busiest_hour: u64,
+    /// Time spent in the triage (scoring and judging), not in simulating.
+    judging: std::time::Duration,
+    wall: std::time::Duration,
 }
 
 fn zeek_writer(path: &Path) -> Result<std::io::BufWriter<std::fs::File>> {
@@ -402,7 +414,11 @@ fn simulate(
             shape
         };
         let mean = peak * factor * (to - from);
-        for _ in 0..poisson(mean, rng) {
+        let lookups = match Poisson::new(mean) {
+            Ok(poisson) => poisson.sample(rng) as usize,
+            Err(_) => 0, // no traffic at all (a mean of 0)
+        };
+        for _ in 0..lookups {
             let time = from + rng.random::<f64>() * (to - from);
             let roll = rng.random::<f64>();
             let (name, failed) = if roll < rates.search_suffix {
@@ -426,25 +442,6 @@ fn simulate(
     out
 }
 
-/// A Poisson draw (normal approximation past 50).
-fn poisson(mean: f64, rng: &mut StdRng) -> usize {
-    if mean <= 0.0 {
-        return 0;
-    }
-    if mean > 50.0 {
-        let z: f64 = (0..12).map(|_| rng.random::<f64>()).sum::<f64>() - 6.0;
-        return (mean + z * mean.sqrt()).round().max(0.0) as usize;
-    }
-    let limit = (-mean).exp();
-    let mut product = rng.random::<f64>();
-    let mut n = 0;
-    while product > limit {
-        product *= rng.random::<f64>();
-        n += 1;
-    }
-    n
-}
-
 /// The captures, replayed from evenly spread start times, and one host per leave-out kind,
 /// an ordinary client that starts looking up generated names.
 fn infections(
@@ -454,19 +451,14 @@ fn infections(
     clients: &mut Clients,
     rng: &mut StdRng,
 ) -> Result<(Vec<Lookup>, Vec<Infection>)> {
-    let mut captures: Vec<PathBuf> = std::fs::read_dir(&args.infected)
-        .with_context(|| format!("cannot read {}", args.infected.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "gz" || e == "log"))
-        .collect();
-    captures.sort();
+    let captures = log_files(&args.infected)?;
     let loaded = crate::data::load(&args.data, None)?;
     let slots = captures.len() + FOLDS.len();
     let slot_s = (end - start) / (slots + 1) as f64;
     let mut lookups = Vec::new();
     let mut infections = Vec::new();
     for (i, path) in captures.iter().enumerate() {
-        let queries = read_queries(path)?;
+        let queries = queries(path)?;
         let Some(first) = queries.iter().filter_map(|q| q.time).reduce(f64::min) else {
             continue;
         };
@@ -501,13 +493,11 @@ fn infections(
         }
         infections.push(Infection {
             client,
-            dga: !["benign", "emotet", "hancitor", "nymaim"]
-                .iter()
-                .any(|p| label.starts_with(p)),
+            // The captures of machines whose malware generates no names (or none at all).
+            dga: !NOT_DGA.iter().any(|p| label.starts_with(p)),
             label,
-            generated: Vec::new(),
+            lookups: times,
             first: shift + first,
-            queries: times,
         });
     }
     for (k, fold) in FOLDS.iter().enumerate() {
@@ -520,9 +510,8 @@ fn infections(
             .collect();
         names.shuffle(rng);
         names.truncate(args.lookups);
-        // An ordinary client of median volume, so its own traffic goes on around the infection.
-        let host =
-            clients.busy + (k * 97) % clients.names.len().saturating_sub(clients.busy).max(1);
+        // One of the ordinary clients, so its own traffic goes on around the infection.
+        let host = clients.busy + (k * 97) % args.clients;
         let first = start + slot_s * (captures.len() + k + 1) as f64;
         let mut generated = Vec::new();
         for (j, name) in names.iter().enumerate() {
@@ -538,8 +527,7 @@ fn infections(
         infections.push(Infection {
             client: clients.names[host].clone(),
             label: format!("leave-out kind: {}", fold.name),
-            queries: generated.clone(),
-            generated,
+            lookups: generated,
             first,
             dga: true,
         });
@@ -575,19 +563,21 @@ fn alerted_clients(alert: &Value) -> Vec<String> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn report(
     args: &BenchNetworkArgs,
     clients: &Clients,
     rates: FailureRates,
     infections: &[Infection],
     alerts: &[Value],
-    queries: u64,
-    per_hour: &BTreeMap<u64, u64>,
-    judging: std::time::Duration,
+    measured: &Measured,
     triage: &Triage,
-    wall: std::time::Duration,
 ) -> Result<()> {
+    let Measured {
+        queries,
+        busiest_hour: peak_hour,
+        judging,
+        wall,
+    } = *measured;
     let infected: HashSet<&str> = infections.iter().map(|i| i.client.as_str()).collect();
     let busy: HashSet<&str> = clients.names[..clients.busy]
         .iter()
@@ -630,7 +620,6 @@ fn report(
     }
     let client_days = (args.clients + args.busy) as f64 * args.hours / 24.0;
     let per_10k = |n: u64| n as f64 * 10_000.0 / client_days.max(1e-9);
-    let peak_hour = per_hour.values().copied().max().unwrap_or(0);
     println!("## A simulated network day\n");
     println!(
         "{} ordinary clients (median {} queries/s at the 14:00 peak, log-normal) and {} busy ones (1 to {} queries/s at the peak), {:.1} h from {:02.0}:00, names drawn from `{}` by popularity (1/rank); benign failures at the rates of the real logs' {} answered lookups: {:.2}% retried under a search suffix, {:.2}% typos and dead names. Seed {}.\n",
@@ -678,12 +667,7 @@ fn report(
         let alert = first_alert.get(&infection.client);
         let (alerted, lookups, seconds) = match alert {
             Some((time, kind)) => {
-                let counted = if infection.generated.is_empty() {
-                    &infection.queries
-                } else {
-                    &infection.generated
-                };
-                let n = counted.iter().filter(|t| **t <= *time).count();
+                let n = infection.lookups.iter().filter(|t| **t <= *time).count();
                 (
                     (*kind).to_owned(),
                     n.to_string(),

@@ -10,6 +10,14 @@ mod common;
 use std::io::Read;
 use std::process::Command;
 
+/// The cells of a markdown table row.
+fn cells(line: &str) -> Vec<String> {
+    line.trim_matches('|')
+        .split('|')
+        .map(|c| c.trim().to_owned())
+        .collect()
+}
+
 #[test]
 fn real_logs_raise_no_host_alert_and_every_infected_host_is_caught() {
     let root = common::repo_root();
@@ -33,12 +41,6 @@ fn real_logs_raise_no_host_alert_and_every_infected_host_is_caught() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let cells = |line: &str| -> Vec<String> {
-        line.trim_matches('|')
-            .split('|')
-            .map(|c| c.trim().to_owned())
-            .collect()
-    };
     let real: Vec<Vec<String>> = stdout
         .lines()
         .filter(|l| l.contains(".gz |"))
@@ -115,23 +117,16 @@ fn a_busy_simulated_network_raises_no_benign_alert_and_catches_every_infection()
     }
     // Half an hour at the day's peak: 2,000 ordinary clients and 20 busy ones up to 300
     // queries/s (the full day is `dga bench-network`).
-    let out = Command::new(env!("CARGO_BIN_EXE_dga"))
-        .args(["bench-network", "--hours", "0.5", "--start-hour", "13.75"])
-        .current_dir(&root)
-        .output()
-        .unwrap();
+    let out = common::dga(
+        &["bench-network", "--hours", "0.5", "--start-hour", "13.75"],
+        b"",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let cells = |line: &str| -> Vec<String> {
-        line.trim_matches('|')
-            .split('|')
-            .map(|c| c.trim().to_owned())
-            .collect()
-    };
     let summary = stdout
         .lines()
         .skip_while(|l| !l.starts_with("| queries"))

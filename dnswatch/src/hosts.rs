@@ -9,7 +9,7 @@
 //! same order, so all three give the same verdicts.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use model_core::Verdict;
 use model_core::words::Lexicon;
@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::dnslog::{Parsed, is_failure};
 use crate::rates::{CATEGORIES, Category, Counts, Outcome, Weigher};
 use crate::shared::{CampaignAlert, Shared};
+use crate::{key_of, oldest_cut};
 
 /// How hosts are judged; [`HostRules::default`] holds the measured choice
 /// (docs/monitoring.md).
@@ -57,7 +58,7 @@ impl Default for HostRules {
         Self {
             window_s: 600.0,
             budget: 1.0,
-            mixture: 0.2,
+            mixture: 0.1,
             network_half_life_s: 6.0 * 3600.0,
             client_half_life_s: 24.0 * 3600.0,
             network_prior: 5_000.0,
@@ -290,10 +291,6 @@ pub struct HostTracker {
     pub hosts_forgotten: u64,
 }
 
-fn key_of(registrable: &str) -> u64 {
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(registrable)
-}
-
 impl HostTracker {
     pub fn new(rules: HostRules) -> Self {
         Self {
@@ -348,12 +345,15 @@ impl HostTracker {
     ) -> Vec<Alert> {
         let outcome = outcome_of(rcode);
         let key = key_of(&score.registrable_domain);
-        if !self.hosts.contains_key(client) && self.hosts.len() >= self.rules.max_hosts {
-            self.forget_oldest_host();
-        }
         if !self.hosts.contains_key(client) {
-            let mut host = Host::default();
-            host.weights = self.client_weights(&host.history);
+            if self.hosts.len() >= self.rules.max_hosts {
+                self.forget_oldest_host();
+            }
+            let host = Host {
+                // Swept (and so weighed) on its first lookup.
+                swept_at: f64::NEG_INFINITY,
+                ..Host::default()
+            };
             self.hosts.insert(client.to_owned(), host);
         }
         self.sweep(client, time, false);
@@ -574,16 +574,16 @@ impl HostTracker {
         let mut cut = now - rules.window_s;
         if full {
             // Past the bound the oldest quarter goes, whatever its age.
-            let mut times: Vec<f64> = host.seen.values().map(|s| s.time).collect();
-            let quarter = times.len() / 4;
-            let (_, at, _) = times.select_nth_unstable_by(quarter, f64::total_cmp);
-            cut = cut.max(*at);
+            cut = cut.max(oldest_cut(
+                host.seen.values().map(|s| s.time).collect(),
+                0.25,
+            ));
         }
         let network = &mut self.network;
         let counts = &mut host.counts;
         let history = &mut host.history;
         host.seen.retain(|_, s| {
-            if s.time >= cut {
+            if s.time > cut {
                 return true;
             }
             counts[s.category.index()] -= 1;
@@ -595,22 +595,11 @@ impl HostTracker {
         });
         let seen = &host.seen;
         host.named.retain(|e| seen.contains_key(&e.key));
-        let weights = {
-            let net = self
-                .network
-                .shares(&self.weigher.benign_prior, rules.network_prior);
-            let own = host.history.shares(&net, rules.client_prior);
-            self.weigher.weights(&own)
-        };
-        host.weights = weights;
-    }
-
-    fn client_weights(&self, history: &Counts) -> [f32; CATEGORIES] {
-        let net = self
+        let network = self
             .network
-            .shares(&self.weigher.benign_prior, self.rules.network_prior);
-        let own = history.shares(&net, self.rules.client_prior);
-        self.weigher.weights(&own)
+            .shares(&self.weigher.benign_prior, rules.network_prior);
+        let own = host.history.shares(&network, rules.client_prior);
+        host.weights = self.weigher.weights(&own);
     }
 
     /// Alerts when the host's window weighs enough, at most once a window.

@@ -8,3 +8,20 @@ pub mod dnslog;
 pub mod hosts;
 pub mod rates;
 pub mod shared;
+
+/// The log time below which the oldest `share` of `times` lies: where a map past its bound is
+/// cut (maps here are bounded by dropping their oldest entries).
+pub(crate) fn oldest_cut(mut times: Vec<f64>, share: f64) -> f64 {
+    if times.is_empty() {
+        return f64::NEG_INFINITY;
+    }
+    let index = ((times.len() as f64 * share) as usize).min(times.len() - 1);
+    let (_, cut, _) = times.select_nth_unstable_by(index, f64::total_cmp);
+    *cut
+}
+
+/// A stable 64-bit hash of a name (registrable domain or client) for the maps that hold many.
+pub(crate) fn key_of(name: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(name)
+}

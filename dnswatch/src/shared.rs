@@ -5,11 +5,12 @@
 //! weak evidence against any one host. Both are held with bounded memory.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::hash::{BuildHasherDefault, DefaultHasher};
 
 use serde::Serialize;
 
 use crate::hosts::HostRules;
+use crate::{key_of, oldest_cut};
 
 /// Failed names held at once; past it the older half goes.
 const MAX_FAILED: usize = 100_000;
@@ -29,6 +30,28 @@ pub struct CampaignAlert {
     pub hosts: Vec<(String, usize)>,
     /// The shared names, with how many hosts looked up each.
     pub names: Vec<SharedName>,
+}
+
+impl CampaignAlert {
+    /// One line saying who shared what, for the page and the log.
+    pub fn reason(&self) -> String {
+        let hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|(h, n)| format!("{h} ({n})"))
+            .collect();
+        let names: Vec<String> = self
+            .names
+            .iter()
+            .take(5)
+            .map(|n| format!("{} ({} hosts)", n.query, n.hosts))
+            .collect();
+        format!(
+            "hosts {} looked up the same failed generated-looking names: {}",
+            hosts.join(", "),
+            names.join(", ")
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -81,17 +104,14 @@ impl Shared {
             let horizon = self.rules.window_s * POPULAR_WINDOWS;
             self.popular.retain(|_, p| time - p.last <= horizon);
             if self.popular.len() >= MAX_POPULAR {
-                let mut times: Vec<f64> = self.popular.values().map(|p| p.last).collect();
-                let middle = times.len() / 2;
-                let (_, cut, _) = times.select_nth_unstable_by(middle, f64::total_cmp);
-                let cut = *cut;
+                let cut = oldest_cut(self.popular.values().map(|p| p.last).collect(), 0.5);
                 self.popular.retain(|_, p| p.last > cut);
             }
         }
         let needed = self.rules.popular_clients;
         let entry = self.popular.entry(key).or_default();
         entry.last = entry.last.max(time);
-        let client = BuildHasherDefault::<DefaultHasher>::default().hash_one(client);
+        let client = key_of(client);
         if entry.clients.len() < needed && !entry.clients.contains(&client) {
             entry.clients.push(client);
         }
@@ -114,10 +134,7 @@ impl Shared {
         if self.failed.len() >= MAX_FAILED && !self.failed.contains_key(registrable) {
             self.forget_before(time);
             if self.failed.len() >= MAX_FAILED {
-                let mut times: Vec<f64> = self.failed.values().map(|f| f.last).collect();
-                let middle = times.len() / 2;
-                let (_, cut, _) = times.select_nth_unstable_by(middle, f64::total_cmp);
-                let cut = *cut;
+                let cut = oldest_cut(self.failed.values().map(|f| f.last).collect(), 0.5);
                 self.failed.retain(|_, f| f.last > cut);
             }
         }
@@ -273,6 +290,11 @@ mod tests {
             [("10.0.0.1".to_owned(), 3), ("10.0.0.2".to_owned(), 3)]
         );
         assert_eq!(campaign.names.len(), 3);
+        assert!(
+            campaign
+                .reason()
+                .starts_with("hosts 10.0.0.1 (3), 10.0.0.2 (3) looked up")
+        );
         // The same hosts are not alerted again within the window, and one host alone never is.
         assert!(
             shared

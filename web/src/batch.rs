@@ -9,7 +9,6 @@ use std::collections::HashMap;
 
 use dnswatch::dnslog::{self, LogRead};
 use dnswatch::hosts::{Alert, HostAlert, HostRules, HostTracker, NameScore};
-use dnswatch::shared::CampaignAlert;
 use model_core::extract;
 use model_core::report::{CSV_HEADER, csv_row};
 use model_core::{AllowList, DomainError, RiskThresholds, Verdict};
@@ -416,42 +415,19 @@ fn Hosts(
         }
         .into_any();
     }
-    let (hosts, campaigns): (Vec<Alert>, Vec<Alert>) =
-        hosts.into_iter().partition(|a| matches!(a, Alert::Host(_)));
-    let hosts: Vec<HostAlert> = hosts
-        .into_iter()
-        .filter_map(|a| match a {
-            Alert::Host(h) => Some(h),
-            Alert::Campaign(_) => None,
-        })
-        .collect();
-    let campaigns: Vec<CampaignAlert> = campaigns
-        .into_iter()
-        .filter_map(|a| match a {
-            Alert::Campaign(c) => Some(c),
-            Alert::Host(_) => None,
-        })
-        .collect();
+    let mut campaigns = Vec::new();
+    let mut alerted: Vec<HostAlert> = Vec::new();
+    for alert in hosts {
+        match alert {
+            Alert::Host(host) => alerted.push(host),
+            Alert::Campaign(campaign) => campaigns.push(campaign),
+        }
+    }
     let campaign_rows = campaigns
-        .into_iter()
-        .map(|c| {
-            let hosts = c
-                .hosts
-                .iter()
-                .map(|(h, n)| format!("{h} ({n})"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let names = c
-                .names
-                .iter()
-                .take(5)
-                .map(|n| format!("{} ({} hosts)", n.query, n.hosts))
-                .collect::<Vec<_>>()
-                .join(", ");
-            view! { <li class="campaign">"Hosts " {hosts} " looked up the same failed generated names: " {names}</li> }
-        })
+        .iter()
+        .map(|c| view! { <li class="campaign">{c.reason()}</li> })
         .collect_view();
-    let rows = hosts
+    let rows = alerted
         .into_iter()
         .map(|h| {
             let reason = h.reason();

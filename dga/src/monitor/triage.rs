@@ -368,6 +368,7 @@ pub fn campaign_alert_json(alert: &CampaignAlert) -> Value {
     json!({
         "kind": "campaign",
         "time": alert.time,
+        "reason": alert.reason(),
         "hosts": alert.hosts.iter().map(|(h, n)| json!({"client": h, "names": n})).collect::<Vec<_>>(),
         "names": alert.names,
     })
