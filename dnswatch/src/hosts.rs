@@ -9,7 +9,8 @@
 //! same order, so all three give the same verdicts.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher};
+
+use rustc_hash::FxHashMap;
 
 use model_core::Verdict;
 use model_core::words::Lexicon;
@@ -85,11 +86,11 @@ impl HostRules {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NameScore {
     pub registrable_domain: String,
+    /// The registrable label, which the word graph splits into words when a lookup of it
+    /// fails (empty for allowed names).
+    pub label: String,
     pub p_dga: f32,
     pub family: Option<String>,
-    /// Dictionary words of four letters or more, when the registrable label is made of
-    /// dictionary words (the word graph links failed names through them).
-    pub words: Vec<String>,
 }
 
 /// Share of a label that dictionary words must cover for it to count as a dictionary name.
@@ -99,24 +100,19 @@ const LINK_WORD: usize = 4;
 
 impl NameScore {
     /// The part of a verdict that counts as evidence: `None` for names that cannot be (set
-    /// aside, not names). Allowed names count as ordinary lookups. `lexicon` splits the label
-    /// into words (the shipped weights carry one).
-    pub fn of(verdict: &Verdict, lexicon: Option<&Lexicon>) -> Option<Self> {
+    /// aside, not names). Allowed names count as ordinary lookups.
+    pub fn of(verdict: &Verdict) -> Option<Self> {
         let scored = verdict.result.as_ref().ok()?;
-        let label = scored.domain.registrable_label();
-        let words = match (lexicon, scored.allowed.is_some()) {
-            (Some(lexicon), false) => dictionary_words(lexicon, label),
-            _ => Vec::new(),
-        };
+        let allowed = scored.allowed.is_some();
         Some(Self {
             registrable_domain: scored.domain.registrable_domain.clone(),
-            p_dga: if scored.allowed.is_some() {
-                0.0
+            label: if allowed {
+                String::new()
             } else {
-                scored.p_dga
+                scored.domain.registrable_label().to_owned()
             },
+            p_dga: if allowed { 0.0 } else { scored.p_dga },
             family: scored.family.as_ref().map(|f| f.name.clone()),
-            words,
         })
     }
 }
@@ -242,8 +238,9 @@ struct Seen {
 
 #[derive(Debug, Default)]
 struct Host {
+    client: String,
     /// Distinct registrable domains in the window, by hash.
-    seen: HashMap<u64, Seen, BuildHasherDefault<DefaultHasher>>,
+    seen: FxHashMap<u64, Seen>,
     /// How many of `seen` fall in each category.
     counts: [u32; CATEGORIES],
     /// The lookups that are not ordinary (and dictionary names that may become linked).
@@ -283,10 +280,13 @@ pub struct HostTracker {
     pub rules: HostRules,
     weigher: Weigher,
     threshold: f32,
-    hosts: HashMap<String, Host>,
+    /// Hosts by the hash of their client's name ([`key_of`]): one cheap lookup per query.
+    hosts: FxHashMap<u64, Host>,
     /// The network's history: lookups that left a window while their host looked benign.
     network: Counts,
     shared: Shared,
+    /// The dictionaries the word graph splits failed names with (the weights carry them).
+    lexicon: Option<Lexicon>,
     /// Hosts forgotten because the bound was reached (their evidence restarts from nothing).
     pub hosts_forgotten: u64,
 }
@@ -298,10 +298,17 @@ impl HostTracker {
             threshold: rules.threshold(),
             shared: Shared::new(rules),
             rules,
-            hosts: HashMap::new(),
+            hosts: FxHashMap::default(),
             network: Counts::default(),
+            lexicon: None,
             hosts_forgotten: 0,
         }
+    }
+
+    /// Lets the word graph split failed names with `lexicon` (none: no word graph).
+    pub fn with_lexicon(mut self, lexicon: Option<Lexicon>) -> Self {
+        self.lexicon = lexicon;
+        self
     }
 
     /// The ratio that alerts.
@@ -345,48 +352,37 @@ impl HostTracker {
     ) -> Vec<Alert> {
         let outcome = outcome_of(rcode);
         let key = key_of(&score.registrable_domain);
-        if !self.hosts.contains_key(client) {
-            if self.hosts.len() >= self.rules.max_hosts {
-                self.forget_oldest_host();
-            }
-            let host = Host {
-                // Swept (and so weighed) on its first lookup.
-                swept_at: f64::NEG_INFINITY,
-                ..Host::default()
-            };
-            self.hosts.insert(client.to_owned(), host);
+        let id = key_of(client);
+        if self.hosts.len() >= self.rules.max_hosts && !self.hosts.contains_key(&id) {
+            self.forget_oldest_host();
         }
-        self.sweep(client, time, false);
-        let popular = outcome == Outcome::Answered
-            && score.p_dga >= model_core::DECISION_P
-            && self.shared.popular(key, client, time);
-        let p_dga = if popular { 0.0 } else { score.p_dga };
         let rules = self.rules;
-        let Some(host) = self.hosts.get_mut(client) else {
-            return Vec::new();
-        };
+        let host = self.hosts.entry(id).or_insert_with(|| Host {
+            client: client.to_owned(),
+            // Swept (and so weighed) on its first lookup.
+            swept_at: f64::NEG_INFINITY,
+            ..Host::default()
+        });
         host.last_seen = time;
+        // The ratio moves only when the weights or the counts do: most lookups repeat a name
+        // already in the window and change neither.
+        let mut changed = sweep(host, time, false, &mut self.network, &self.weigher, &rules);
         let mut alerts = Vec::new();
-        match host.seen.get(&key).copied() {
+        match host.seen.get_mut(&key) {
             Some(seen) => {
-                let outcome = if outcome == Outcome::Unknown {
-                    seen.outcome
-                } else {
-                    outcome
-                };
-                host.seen.insert(
-                    key,
-                    Seen {
-                        time,
-                        outcome,
-                        ..seen
-                    },
-                );
-                if outcome != seen.outcome {
+                seen.time = time;
+                if outcome != Outcome::Unknown && outcome != seen.outcome {
+                    seen.outcome = outcome;
                     self.reclassify(client, key, outcome, rcode, time);
+                    changed = true;
                 }
             }
             None => {
+                changed = true;
+                let popular = outcome == Outcome::Answered
+                    && score.p_dga >= model_core::DECISION_P
+                    && self.shared.popular(key, client, time);
+                let p_dga = if popular { 0.0 } else { score.p_dga };
                 let category = Category::of(p_dga, outcome, false);
                 host.seen.insert(
                     key,
@@ -398,8 +394,15 @@ impl HostTracker {
                     },
                 );
                 host.counts[category.index()] += 1;
-                // Dictionary names are held while their outcome may still turn out failed.
-                let dictionary = !score.words.is_empty() && outcome != Outcome::Answered;
+                // Dictionary names are held while their outcome may still turn out failed; the
+                // split is made only then, not for the answered bulk of lookups.
+                let words = match (&self.lexicon, outcome) {
+                    (Some(lexicon), Outcome::Failed | Outcome::Unknown) => {
+                        dictionary_words(lexicon, &score.label)
+                    }
+                    _ => Vec::new(),
+                };
+                let dictionary = !words.is_empty();
                 if !category.ordinary() || dictionary {
                     if host.named.len() >= rules.max_names {
                         host.named.remove(0);
@@ -413,7 +416,7 @@ impl HostTracker {
                         category,
                         weight: 0.0,
                         shared_words: Vec::new(),
-                        words: score.words.clone(),
+                        words,
                         key,
                         time,
                     });
@@ -429,14 +432,16 @@ impl HostTracker {
                         &score.registrable_domain,
                         score.p_dga,
                         time,
-                        |c| hosts.get(c).is_some_and(|h| h.ratio() > 0.0),
+                        |c| hosts.get(&key_of(c)).is_some_and(|h| h.ratio() > 0.0),
                     ) {
                         alerts.push(Alert::Campaign(campaign));
                     }
                 }
             }
         }
-        alerts.extend(self.judge(client, time).map(Alert::Host));
+        if changed {
+            alerts.extend(self.judge(client, time).map(Alert::Host));
+        }
         alerts
     }
 
@@ -453,16 +458,20 @@ impl HostTracker {
         let outcome = outcome_of(Some(rcode));
         let touched: Vec<String> = self
             .hosts
-            .iter()
-            .filter(|(name, host)| {
-                client.is_none_or(|c| c == name.as_str())
+            .values()
+            .filter(|host| {
+                client.is_none_or(|c| c == host.client)
                     && host.seen.get(&key).is_some_and(|s| s.outcome != outcome)
             })
-            .map(|(name, _)| name.clone())
+            .map(|host| host.client.clone())
             .collect();
         let mut alerts = Vec::new();
         for host in touched {
-            if let Some(seen) = self.hosts.get_mut(&host).and_then(|h| h.seen.get_mut(&key)) {
+            if let Some(seen) = self
+                .hosts
+                .get_mut(&key_of(&host))
+                .and_then(|h| h.seen.get_mut(&key))
+            {
                 seen.outcome = outcome;
             }
             self.reclassify(&host, key, outcome, Some(rcode), time);
@@ -474,7 +483,7 @@ impl HostTracker {
                     &score.registrable_domain,
                     score.p_dga,
                     time,
-                    |c| hosts.get(c).is_some_and(|h| h.ratio() > 0.0),
+                    |c| hosts.get(&key_of(c)).is_some_and(|h| h.ratio() > 0.0),
                 ) {
                     alerts.push(Alert::Campaign(campaign));
                 }
@@ -494,7 +503,7 @@ impl HostTracker {
         rcode: Option<&str>,
         time: f64,
     ) {
-        let Some(host) = self.hosts.get_mut(client) else {
+        let Some(host) = self.hosts.get_mut(&key_of(client)) else {
             return;
         };
         let Some(seen) = host.seen.get(&key).copied() else {
@@ -520,7 +529,7 @@ impl HostTracker {
     /// with another such name of the host in the window links both (WordGraph, Pereira et al.,
     /// RAID 2018: word-list generators reuse a small dictionary, benign failures rarely do).
     fn link(&mut self, client: &str, key: u64) {
-        let Some(host) = self.hosts.get_mut(client) else {
+        let Some(host) = self.hosts.get_mut(&key_of(client)) else {
             return;
         };
         let Some(new) = host.named.iter().position(|e| e.key == key) else {
@@ -554,59 +563,11 @@ impl HostTracker {
         link_one(host, new, &all_shared);
     }
 
-    /// Drops a host's lookups older than the window (adding them to the host's and the
-    /// network's history while the host looks benign) and refreshes its weights.
-    fn sweep(&mut self, client: &str, now: f64, force: bool) {
-        let rules = self.rules;
-        let Some(host) = self.hosts.get_mut(client) else {
-            return;
-        };
-        let due = now - host.swept_at >= rules.window_s / 10.0;
-        let full = host.seen.len() >= rules.max_distinct;
-        if !(due || full || force) {
-            return;
-        }
-        host.swept_at = now;
-        let benign = host.ratio() < 0.0
-            && host
-                .alerted_at
-                .is_none_or(|at| now - at > 2.0 * rules.window_s);
-        let mut cut = now - rules.window_s;
-        if full {
-            // Past the bound the oldest quarter goes, whatever its age.
-            cut = cut.max(oldest_cut(
-                host.seen.values().map(|s| s.time).collect(),
-                0.25,
-            ));
-        }
-        let network = &mut self.network;
-        let counts = &mut host.counts;
-        let history = &mut host.history;
-        host.seen.retain(|_, s| {
-            if s.time > cut {
-                return true;
-            }
-            counts[s.category.index()] -= 1;
-            if benign {
-                history.add(s.category, now, rules.client_half_life_s);
-                network.add(s.category, now, rules.network_half_life_s);
-            }
-            false
-        });
-        let seen = &host.seen;
-        host.named.retain(|e| seen.contains_key(&e.key));
-        let network = self
-            .network
-            .shares(&self.weigher.benign_prior, rules.network_prior);
-        let own = host.history.shares(&network, rules.client_prior);
-        host.weights = self.weigher.weights(&own);
-    }
-
     /// Alerts when the host's window weighs enough, at most once a window.
     fn judge(&mut self, client: &str, now: f64) -> Option<HostAlert> {
         let window = self.rules.window_s;
         let threshold = self.threshold;
-        let host = self.hosts.get(client)?;
+        let host = self.hosts.get(&key_of(client))?;
         if host.alerted_at.is_some_and(|at| now - at <= window) {
             return None;
         }
@@ -615,7 +576,7 @@ impl HostTracker {
             return None;
         }
         let shares_names_with = self.shared.partners(client, now);
-        let host = self.hosts.get_mut(client)?;
+        let host = self.hosts.get_mut(&key_of(client))?;
         host.alerted_at = Some(now);
         let mut names: Vec<Evidence> = host
             .named
@@ -658,9 +619,9 @@ impl HostTracker {
             .hosts
             .iter()
             .min_by(|a, b| a.1.last_seen.total_cmp(&b.1.last_seen))
-            .map(|(name, _)| name.clone());
-        if let Some(name) = oldest {
-            self.hosts.remove(&name);
+            .map(|(id, _)| *id);
+        if let Some(id) = oldest {
+            self.hosts.remove(&id);
             self.hosts_forgotten += 1;
         }
     }
@@ -668,14 +629,69 @@ impl HostTracker {
     /// Ages every host's window to log time `now`, and forgets hosts idle for longer than
     /// their history lasts (a day's half-life, so four).
     pub fn forget_before(&mut self, now: f64) {
-        let clients: Vec<String> = self.hosts.keys().cloned().collect();
-        for client in &clients {
-            self.sweep(client, now, true);
+        for host in self.hosts.values_mut() {
+            sweep(
+                host,
+                now,
+                true,
+                &mut self.network,
+                &self.weigher,
+                &self.rules,
+            );
         }
         let idle = 4.0 * self.rules.client_half_life_s;
         self.hosts.retain(|_, host| now - host.last_seen <= idle);
         self.shared.forget_before(now);
     }
+}
+
+/// Drops a host's lookups older than the window (adding them to the host's and the network's
+/// history while the host looks benign) and refreshes its weights; says whether it did.
+fn sweep(
+    host: &mut Host,
+    now: f64,
+    force: bool,
+    network: &mut Counts,
+    weigher: &Weigher,
+    rules: &HostRules,
+) -> bool {
+    let due = now - host.swept_at >= rules.window_s / 10.0;
+    let full = host.seen.len() >= rules.max_distinct;
+    if !(due || full || force) {
+        return false;
+    }
+    host.swept_at = now;
+    let benign = host.ratio() < 0.0
+        && host
+            .alerted_at
+            .is_none_or(|at| now - at > 2.0 * rules.window_s);
+    let mut cut = now - rules.window_s;
+    if full {
+        // Past the bound the oldest quarter goes, whatever its age.
+        cut = cut.max(oldest_cut(
+            host.seen.values().map(|s| s.time).collect(),
+            0.25,
+        ));
+    }
+    let counts = &mut host.counts;
+    let history = &mut host.history;
+    host.seen.retain(|_, s| {
+        if s.time > cut {
+            return true;
+        }
+        counts[s.category.index()] -= 1;
+        if benign {
+            history.add(s.category, now, rules.client_half_life_s);
+            network.add(s.category, now, rules.network_half_life_s);
+        }
+        false
+    });
+    let seen = &host.seen;
+    host.named.retain(|e| seen.contains_key(&e.key));
+    let rates = network.shares(&weigher.benign_prior, rules.network_prior);
+    let own = host.history.shares(&rates, rules.client_prior);
+    host.weights = weigher.weights(&own);
+    true
 }
 
 fn link_one(host: &mut Host, i: usize, shared: &[String]) {
@@ -721,9 +737,9 @@ mod tests {
     fn score(registrable: &str, p_dga: f32) -> NameScore {
         NameScore {
             registrable_domain: registrable.to_owned(),
+            label: registrable.split('.').next().unwrap_or_default().to_owned(),
             p_dga,
             family: Some("necurs".into()),
-            words: Vec::new(),
         }
     }
 
@@ -779,7 +795,7 @@ mod tests {
             );
             fired.push(!hosts_alerted(&alerts).is_empty());
         }
-        // Each weighs about 4.4: the fourth passes 14.2, and the host is not alerted again in
+        // Each weighs about 3.7: the fourth passes 14.2, and the host is not alerted again in
         // the window.
         assert_eq!(
             fired,
@@ -905,23 +921,30 @@ mod tests {
 
     #[test]
     fn failed_dictionary_names_sharing_words_link_into_evidence() {
-        let mut tracker = HostTracker::new(HostRules::default());
-        let dictionary = |label: &str, words: &[&str], p: f32| NameScore {
+        let lexicon = || {
+            Some(Lexicon::new(
+                &["weather", "horse", "silver", "paper", "river", "table"],
+                Vec::new(),
+                [],
+            ))
+        };
+        let mut tracker = HostTracker::new(HostRules::default()).with_lexicon(lexicon());
+        let dictionary = |label: &str, p: f32| NameScore {
             registrable_domain: format!("{label}.net"),
+            label: label.to_owned(),
             p_dga: p,
             family: None,
-            words: words.iter().map(|w| w.to_string()).collect(),
         };
         let names = [
-            ("weatherhorse", ["weather", "horse"]),
-            ("horsesilver", ["horse", "silver"]),
-            ("silverpaper", ["silver", "paper"]),
-            ("paperriver", ["paper", "river"]),
-            ("rivertable", ["river", "table"]),
+            "weatherhorse",
+            "horsesilver",
+            "silverpaper",
+            "paperriver",
+            "rivertable",
         ];
         let mut alerts = Vec::new();
-        for (i, (label, words)) in names.iter().enumerate() {
-            let score = dictionary(label, words, 0.2);
+        for (i, label) in names.iter().enumerate() {
+            let score = dictionary(label, 0.2);
             alerts.extend(tracker.observe(
                 "h",
                 i as f64,
@@ -945,9 +968,9 @@ mod tests {
             alert.words
         );
         // Answered dictionary names never link.
-        let mut answered = HostTracker::new(HostRules::default());
-        for (i, (label, words)) in names.iter().enumerate() {
-            let score = dictionary(label, words, 0.2);
+        let mut answered = HostTracker::new(HostRules::default()).with_lexicon(lexicon());
+        for (i, label) in names.iter().enumerate() {
+            let score = dictionary(label, 0.2);
             assert!(
                 answered
                     .observe(

@@ -20,8 +20,8 @@ pub(crate) fn oldest_cut(mut times: Vec<f64>, share: f64) -> f64 {
     *cut
 }
 
-/// A stable 64-bit hash of a name (registrable domain or client) for the maps that hold many.
+/// A 64-bit hash of a name (registrable domain or client) for the maps that hold many.
 pub(crate) fn key_of(name: &str) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(name)
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(name)
 }

@@ -5,8 +5,8 @@
 //! weak evidence against any one host. Both are held with bounded memory.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, DefaultHasher};
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::hosts::HostRules;
@@ -81,8 +81,8 @@ struct Popular {
 #[derive(Debug)]
 pub struct Shared {
     rules: HostRules,
-    failed: HashMap<String, Failed>,
-    popular: HashMap<u64, Popular, BuildHasherDefault<DefaultHasher>>,
+    failed: FxHashMap<String, Failed>,
+    popular: FxHashMap<u64, Popular>,
     /// Hosts named in a campaign alert, with its log time: once a window.
     in_campaign: HashMap<String, f64>,
 }
@@ -91,8 +91,8 @@ impl Shared {
     pub fn new(rules: HostRules) -> Self {
         Self {
             rules,
-            failed: HashMap::new(),
-            popular: HashMap::default(),
+            failed: FxHashMap::default(),
+            popular: FxHashMap::default(),
             in_campaign: HashMap::new(),
         }
     }

@@ -343,14 +343,10 @@ async fn score_log(
         .names
         .iter()
         .zip(&verdicts)
-        .map(|((_, name), verdict)| {
-            (
-                name.to_ascii_lowercase(),
-                NameScore::of(verdict, engine.lexicon()),
-            )
-        })
+        .map(|((_, name), verdict)| (name.to_ascii_lowercase(), NameScore::of(verdict)))
         .collect();
-    let mut tracker = HostTracker::new(HostRules::default());
+    let mut tracker =
+        HostTracker::new(HostRules::default()).with_lexicon(engine.lexicon().cloned());
     let hosts: Vec<Alert> = log
         .events
         .iter()

@@ -97,11 +97,14 @@ impl Triage {
         alert_on: AlertOn,
         rules: HostRules,
     ) -> Self {
+        // The word graph splits failed names with the weights' own lexicon.
+        let lexicon = detector.config().words.as_ref().map(|w| w.lexicon.clone());
+        let hosts = HostTracker::new(rules).with_lexicon(lexicon);
         Self {
             detector,
             window_s,
             alert_on,
-            hosts: HostTracker::new(rules),
+            hosts,
             counts: Counts::default(),
             problems: Vec::new(),
             seen: HashMap::new(),
@@ -140,13 +143,13 @@ impl Triage {
                 _ => None,
             };
             if let (Parsed::Query(query), Some(time)) = (&event.parsed, time) {
-                let key = query.name.to_ascii_lowercase();
+                let key = lower(&query.name);
                 let cached = self
                     .seen
-                    .get(&key)
+                    .get(key.as_ref())
                     .is_some_and(|o| (time - o.time).abs() < self.window_s);
-                if !cached && !fresh_keys.contains_key(&key) {
-                    fresh_keys.insert(key, fresh.len());
+                if !cached && !fresh_keys.contains_key(key.as_ref()) {
+                    fresh_keys.insert(key.into_owned(), fresh.len());
                     fresh.push(query.name.clone());
                 }
             }
@@ -166,9 +169,11 @@ impl Triage {
                 Parsed::Query(query) => {
                     self.counts.queries += 1;
                     let time = time.unwrap_or_default();
-                    let key = query.name.to_ascii_lowercase();
-                    let verdict = fresh_keys.get(&key).and_then(|&i| verdicts[i].take());
-                    let outcome = match verdict {
+                    let key = lower(&query.name);
+                    let verdict = fresh_keys
+                        .get(key.as_ref())
+                        .and_then(|&i| verdicts[i].take());
+                    match verdict {
                         Some(verdict) => self.first_sight(
                             source,
                             &query,
@@ -177,13 +182,12 @@ impl Triage {
                             source_name,
                             &mut alerts,
                         ),
-                        None => {
-                            self.counts.cached += 1;
-                            match self.seen.get(&key) {
-                                Some(outcome) => outcome.clone(),
-                                None => continue,
-                            }
-                        }
+                        None => self.counts.cached += 1,
+                    }
+                    // Read in place: most queries repeat a name, and a copy of its evidence
+                    // per query would cost more than judging it.
+                    let Some(outcome) = self.seen.get(key.as_ref()) else {
+                        continue;
                     };
                     let parsed = Parsed::Query(query);
                     let raised = self.hosts.feed(&parsed, time, outcome.evidence.as_ref());
@@ -231,7 +235,8 @@ impl Triage {
         alerts
     }
 
-    /// Counts a freshly scored name, remembers its outcome and writes its name alert.
+    /// Counts a freshly scored name, remembers its outcome (in [`Triage::seen`]) and writes
+    /// its name alert.
     fn first_sight(
         &mut self,
         source_index: usize,
@@ -240,14 +245,11 @@ impl Triage {
         verdict: &Verdict,
         source: &str,
         alerts: &mut Vec<Value>,
-    ) -> Outcome {
+    ) {
         let key = query.name.to_ascii_lowercase();
         let outcome = Outcome {
             time,
-            evidence: NameScore::of(
-                verdict,
-                self.detector.config().words.as_ref().map(|w| &w.lexicon),
-            ),
+            evidence: NameScore::of(verdict),
         };
         match &verdict.result {
             Ok(scored) => {
@@ -293,8 +295,7 @@ impl Triage {
                 }
             },
         }
-        self.seen.insert(key, outcome.clone());
-        outcome
+        self.seen.insert(key, outcome);
     }
 
     fn host_alerts(
@@ -341,6 +342,16 @@ impl Triage {
         let (_, cut, _) = times.select_nth_unstable_by(middle, f64::total_cmp);
         let cut = *cut;
         self.seen.retain(|_, o| o.time >= cut);
+    }
+}
+
+/// A name as the name cache keys it: lower case, copied only when it is not already (log
+/// names nearly always are, and this runs for every query).
+fn lower(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
     }
 }
 
