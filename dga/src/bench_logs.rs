@@ -14,10 +14,11 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
 use crate::CpuBackend;
+use crate::data::Loaded;
 use crate::lines::LossyLines;
 use crate::monitor::{AlertOn, Event, HostArgs, Triage};
 use crate::scoring::ScoringArgs;
-use model_core::folds::FOLDS;
+use model_core::folds::{FOLDS, Fold};
 
 #[derive(Args, Debug)]
 pub struct BenchLogsArgs {
@@ -200,15 +201,12 @@ fn replay(args: &BenchLogsArgs) -> Result<()> {
     );
     println!("|---|---|---:|---:|---:|");
     for fold in FOLDS {
-        let families: HashSet<&str> = fold.families.iter().copied().collect();
-        let mut names: Vec<&str> = loaded
-            .samples
-            .iter()
-            .filter(|s| s.is_dga && families.contains(s.family.as_str()))
-            .map(|s| s.domain.as_str())
-            .collect();
-        names.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
-        names.truncate(args.lookups);
+        let names = fold_names(
+            &loaded,
+            &fold,
+            args.lookups,
+            &mut rand::rngs::StdRng::seed_from_u64(7),
+        );
         let injected: Vec<(f64, Event)> = names
             .iter()
             .enumerate()
@@ -254,6 +252,26 @@ fn replay(args: &BenchLogsArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Up to `count` labelled names of a leave-out fold's families, in random order: what an
+/// injected infected host of that kind looks up.
+pub(crate) fn fold_names<'a>(
+    loaded: &'a Loaded,
+    fold: &Fold,
+    count: usize,
+    rng: &mut impl rand::Rng,
+) -> Vec<&'a str> {
+    let families: HashSet<&str> = fold.families.iter().copied().collect();
+    let mut names: Vec<&str> = loaded
+        .samples
+        .iter()
+        .filter(|s| s.is_dga && families.contains(s.family.as_str()))
+        .map(|s| s.domain.as_str())
+        .collect();
+    names.shuffle(rng);
+    names.truncate(count);
+    names
 }
 
 /// The log's events with the injected ones placed by time (events without a time keep their

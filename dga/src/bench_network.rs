@@ -15,13 +15,12 @@ use clap::Args;
 use dnswatch::dnslog::{Parsed, Query, is_failure};
 use model_core::folds::FOLDS;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal, Poisson};
 use serde_json::Value;
 
 use crate::CpuBackend;
-use crate::bench_logs::{log_files, read_log};
+use crate::bench_logs::{fold_names, log_files, read_log};
 use crate::lines::LossyLines;
 use crate::monitor::{AlertOn, Event, HostArgs, Triage};
 use crate::scoring::ScoringArgs;
@@ -493,7 +492,6 @@ fn infections(
         }
         infections.push(Infection {
             client,
-            // The captures of machines whose malware generates no names (or none at all).
             dga: !NOT_DGA.iter().any(|p| label.starts_with(p)),
             label,
             lookups: times,
@@ -501,15 +499,7 @@ fn infections(
         });
     }
     for (k, fold) in FOLDS.iter().enumerate() {
-        let families: HashSet<&str> = fold.families.iter().copied().collect();
-        let mut names: Vec<&str> = loaded
-            .samples
-            .iter()
-            .filter(|s| s.is_dga && families.contains(s.family.as_str()))
-            .map(|s| s.domain.as_str())
-            .collect();
-        names.shuffle(rng);
-        names.truncate(args.lookups);
+        let names = fold_names(&loaded, fold, args.lookups, rng);
         // One of the ordinary clients, so its own traffic goes on around the infection.
         let host = clients.busy + (k * 97) % args.clients;
         let first = start + slot_s * (captures.len() + k + 1) as f64;
