@@ -7,13 +7,14 @@ use anyhow::Result;
 use clap::Args;
 use model_core::Detector;
 
-use crate::data::DEFAULT_DATA;
-use crate::scoring::DEFAULT_WEIGHTS;
+use crate::scoring::SHIPPED_WEIGHTS;
+use labelled::data::DEFAULT_DATA;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Weights to benchmark, comma-separated to compare models side by side.
-    #[arg(long, value_delimiter = ',', default_value = DEFAULT_WEIGHTS)]
+    /// Weights to benchmark, comma-separated to compare models side by side; default: the
+    /// shipped weights compiled into this binary.
+    #[arg(long, value_delimiter = ',')]
     weights: Vec<std::path::PathBuf>,
     /// A file of names to score (one per line); default: the first --lines names of the test data.
     #[arg(long, env = "DGA_DATA", default_value = DEFAULT_DATA)]
@@ -80,7 +81,7 @@ fn single_latency_ms(detector: &Detector<crate::CpuBackend>, names: &[String]) -
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let loaded = crate::data::load(&args.data, Some(crate::data::ListLabel::Dga))?;
+    let loaded = labelled::data::load(&args.data, Some(labelled::data::ListLabel::Dga))?;
     // Spread the picks over the sorted file so the sample mixes short benign and long DGA names.
     let stride = (loaded.samples.len() / args.lines.max(1)).max(1);
     let names: Vec<String> = loaded
@@ -97,13 +98,20 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args.data.display()
     );
     let mut table = Vec::new();
+    let mut models = Vec::new();
     for path in &args.weights {
-        let weights = crate::files::read_weights(path)?;
-        let config = model_core::weights::decode_config(&weights)?;
+        let stem = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        models.push((stem, labelled::files::read_weights(path)?));
+    }
+    if models.is_empty() {
+        models.push(("shipped".to_owned(), SHIPPED_WEIGHTS.to_vec()));
+    }
+    for (stem, weights) in &models {
+        let config = model_core::weights::decode_config(weights)?;
         let model = format!(
-            "{} ({}L d{} {}, {:.0} KiB)",
-            path.file_stem()
-                .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+            "{stem} ({}L d{} {}, {:.0} KiB)",
             config.n_layers,
             config.d_model,
             if config.ngram_embeddings {
@@ -115,7 +123,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
         let job = BenchJob {
             model: &model,
-            weights: &weights,
+            weights,
             names: &names,
             batch_sizes: &args.batch_sizes,
         };

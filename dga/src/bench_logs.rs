@@ -14,10 +14,10 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
 use crate::CpuBackend;
-use crate::data::Loaded;
 use crate::lines::LossyLines;
 use crate::monitor::{AlertOn, Event, HostArgs, Triage};
 use crate::scoring::ScoringArgs;
+use labelled::data::Loaded;
 use model_core::folds::{FOLDS, Fold};
 
 #[derive(Args, Debug)]
@@ -112,7 +112,7 @@ fn new_triage(args: &BenchLogsArgs, alert_on: AlertOn) -> Result<Triage> {
 pub(crate) fn read_log(path: &Path) -> Result<(Format, Vec<Event>)> {
     let mut parser = Parser::new(Format::Auto, None);
     let mut events = Vec::new();
-    for line in LossyLines::new(crate::data::open(path)?) {
+    for line in LossyLines::new(labelled::data::open(path)?) {
         let line = line.with_context(|| format!("cannot read {}", path.display()))?;
         let parsed = match line.problem {
             Some(problem) => Parsed::Unparsed(problem),
@@ -190,7 +190,7 @@ fn replay(args: &BenchLogsArgs) -> Result<()> {
             _ => None,
         })
         .context("the replay log has no timestamps")?;
-    let loaded = crate::data::load(&args.data, None)?;
+    let loaded = labelled::data::load(&args.data, None)?;
     println!("## An infected host added to `{}`\n", args.replay_into);
     println!(
         "One client ({INFECTED}) looks up {} names of one kind of generator, one every {} s from the log's first query, each answered NXDOMAIN; the rest of the log is replayed as it was. Host alerts only (`--alert-on hosts`).\n",

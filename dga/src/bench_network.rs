@@ -161,7 +161,7 @@ struct Popularity {
 impl Popularity {
     fn load(path: &Path) -> Result<Self> {
         let mut names = Vec::new();
-        for line in LossyLines::new(crate::data::open(path)?) {
+        for line in LossyLines::new(labelled::data::open(path)?) {
             let line = line.with_context(|| format!("cannot read {}", path.display()))?;
             let name = line.text.trim();
             if !name.is_empty() && !name.starts_with('#') {
@@ -451,7 +451,7 @@ fn infections(
     rng: &mut StdRng,
 ) -> Result<(Vec<Lookup>, Vec<Infection>)> {
     let captures = log_files(&args.infected)?;
-    let loaded = crate::data::load(&args.data, None)?;
+    let loaded = labelled::data::load(&args.data, None)?;
     let slots = captures.len() + FOLDS.len();
     let slot_s = (end - start) / (slots + 1) as f64;
     let mut lookups = Vec::new();

@@ -85,7 +85,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         .scoring
         .detector::<crate::CpuBackend>(Default::default())?;
     let input = match &args.input {
-        Some(path) if path.as_os_str() != "-" => crate::data::open(path)?,
+        Some(path) if path.as_os_str() != "-" => labelled::data::open(path)?,
         _ => Box::new(std::io::stdin().lock()),
     };
     let started = std::time::Instant::now();

@@ -12,14 +12,16 @@ use model_core::{AllowList, Detector, RiskThresholds, Verdict};
 
 use crate::lines::Line;
 
-/// The shipped weights, which `predict`, `eval`, `serve`, `monitor` and the page load.
-pub const DEFAULT_WEIGHTS: &str = "model/dga.dgaw";
+/// The shipped weights, compiled in so that the binary works from any folder: a rebuild after
+/// retraining carries the new ones (cargo tracks the file).
+pub const SHIPPED_WEIGHTS: &[u8] = include_bytes!("../../model/dga.dgaw");
 
 /// How a detector is loaded for scoring.
 #[derive(Args, Clone, Debug)]
 pub struct ScoringArgs {
-    #[arg(long, default_value = DEFAULT_WEIGHTS)]
-    pub weights: PathBuf,
+    /// A weights file to load instead of the shipped weights compiled into the binary.
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
     /// Risk bands as `HIGH,MEDIUM` over p_dga: `high` at or above HIGH raises alerts.
     #[arg(long, default_value = "0.8,0.6", value_parser = parse_thresholds)]
     pub thresholds: RiskThresholds,
@@ -72,9 +74,15 @@ impl ScoringArgs {
 
     /// Loads the weights into a detector with these thresholds and allow-list.
     pub fn detector<B: Backend>(&self, device: B::Device) -> Result<Detector<B>> {
-        let weights = crate::files::read_weights(&self.weights)?;
-        let mut detector = Detector::<B>::from_weights(&weights, device)
-            .with_context(|| format!("{} is not usable", self.weights.display()))?;
+        let mut detector = match &self.weights {
+            Some(path) => {
+                let weights = labelled::files::read_weights(path)?;
+                Detector::<B>::from_weights(&weights, device)
+                    .with_context(|| format!("{} is not usable", path.display()))?
+            }
+            None => Detector::<B>::from_weights(SHIPPED_WEIGHTS, device)
+                .context("the shipped weights compiled into this binary are not usable")?,
+        };
         detector.thresholds = self.thresholds;
         detector.allow = self.allow_list()?;
         Ok(detector)

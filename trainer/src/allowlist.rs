@@ -43,7 +43,7 @@ fn open_registry(suffix: &str) -> bool {
 #[derive(Args)]
 pub struct AllowlistArgs {
     /// Labelled domains (`domain,label,family,source` CSV).
-    #[arg(long, env = "DGA_DATA", default_value = dga::data::DEFAULT_DATA)]
+    #[arg(long, env = "DGA_DATA", default_value = labelled::data::DEFAULT_DATA)]
     data: PathBuf,
     /// Fewest benign hostnames under a platform for it to be listed.
     #[arg(long, default_value_t = 10)]
@@ -54,7 +54,7 @@ pub struct AllowlistArgs {
 }
 
 pub fn run(args: AllowlistArgs) -> Result<()> {
-    let loaded = dga::data::load(&args.data, None)?;
+    let loaded = labelled::data::load(&args.data, None)?;
     let mut benign: BTreeMap<String, usize> = BTreeMap::new();
     let mut under_dga: HashSet<String> = HashSet::new();
     for sample in &loaded.samples {
@@ -95,7 +95,7 @@ pub fn run(args: AllowlistArgs) -> Result<()> {
             kept += 1;
         }
     }
-    dga::files::write_atomic(&args.out, text.as_bytes())?;
+    labelled::files::write_atomic(&args.out, text.as_bytes())?;
     println!(
         "wrote {} ({kept} platforms; left out for DGA names under them: {})",
         args.out.display(),

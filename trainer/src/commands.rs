@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, Parser};
-use dga::files::{read_weights, write_atomic};
-use dga::scoring::DEFAULT_WEIGHTS;
+use labelled::DEFAULT_WEIGHTS;
+use labelled::files::{read_weights, write_atomic};
 use model_core::explain::{AnomalyModel, BenignTrigrams};
 use model_core::parallel;
 use model_core::{

@@ -27,7 +27,7 @@ use crate::metrics::{self, Report};
 use crate::split::{self, Example};
 use crate::train::{SelectBy, Stop, TrainJob};
 use crate::wide::{self, NgramModel, PartArgs};
-use dga::files::write_atomic;
+use labelled::files::write_atomic;
 use model_core::folds::{FOLDS, Fold};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,7 +41,7 @@ pub enum Mode {
 #[derive(Args)]
 pub struct GeneraliseArgs {
     /// Labelled domains (see `train --help`).
-    #[arg(long, env = "DGA_DATA", default_value = dga::data::DEFAULT_DATA)]
+    #[arg(long, env = "DGA_DATA", default_value = labelled::data::DEFAULT_DATA)]
     data: PathBuf,
     #[arg(long, value_enum, default_value = "fast")]
     mode: Mode,

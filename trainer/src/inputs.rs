@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use dga::data::{self, DEFAULT_DATA, ListLabel};
-use dga::files::{read_weights, write_atomic};
-use dga::scoring::DEFAULT_WEIGHTS;
+use labelled::DEFAULT_WEIGHTS;
+use labelled::data::{self, DEFAULT_DATA, ListLabel};
+use labelled::files::{read_weights, write_atomic};
 use model_core::weights::decode_config;
 use model_core::{InputView, ModelConfig, Tokeniser};
 

@@ -42,7 +42,7 @@ impl WordArgs {
 
 fn rows(path: &Path) -> Result<Vec<Vec<String>>> {
     let mut out = Vec::new();
-    for line in dga::data::open(path)?.lines().skip(1) {
+    for line in labelled::data::open(path)?.lines().skip(1) {
         out.push(line?.split('\t').map(str::to_owned).collect());
     }
     Ok(out)

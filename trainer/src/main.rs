@@ -82,7 +82,7 @@ enum Command {
 }
 
 fn main() {
-    dga::finish(run());
+    labelled::finish(run());
 }
 
 fn run() -> Result<()> {

@@ -17,7 +17,7 @@ pub struct OpenPlatformsArgs {
 }
 
 pub fn run(args: OpenPlatformsArgs) -> Result<()> {
-    let loaded = dga::data::load(&args.data, None)?;
+    let loaded = labelled::data::load(&args.data, None)?;
     // (is_dga, outcome) -> names
     let mut outcomes: BTreeMap<(bool, String), usize> = BTreeMap::new();
     // Private-section suffixes of DGA names scored as the platform's domain: missing entries.

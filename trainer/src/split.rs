@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use dga::data::{BadRows, Sample};
+use labelled::data::{BadRows, Sample};
 
 /// One model input with its label and provenance.
 #[derive(Debug, Clone)]

@@ -364,7 +364,7 @@ pub fn run(args: BaselineArgs) -> Result<()> {
     );
     println!("{}", metrics::render(&report));
     if let Some(path) = args.json {
-        dga::files::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;
+        labelled::files::write_atomic(&path, &serde_json::to_vec_pretty(&report)?)?;
     }
     if let Some(dir) = args.scores {
         std::fs::create_dir_all(&dir)?;

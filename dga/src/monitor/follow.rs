@@ -293,7 +293,7 @@ impl StateFile {
     }
 
     pub fn save(&self) -> Result<()> {
-        crate::files::write_atomic(&self.path, &serde_json::to_vec_pretty(&self.positions)?)
+        labelled::files::write_atomic(&self.path, &serde_json::to_vec_pretty(&self.positions)?)
     }
 }
 

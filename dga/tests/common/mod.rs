@@ -14,11 +14,20 @@ pub fn repo_root() -> PathBuf {
     manifest.parent().unwrap().to_owned()
 }
 
-/// Runs `dga` with these arguments and `stdin` as its input, from the repository root.
+/// A folder outside the repository, as a user who ran `cargo install` works from: the binary
+/// must find everything it needs (weights, allow-list) compiled in.
+pub fn outside_repo() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dga-user-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `dga` with these arguments and `stdin` as its input, from a folder outside the
+/// repository.
 pub fn dga(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dga"))
         .args(args)
-        .current_dir(repo_root())
+        .current_dir(outside_repo())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -54,7 +63,7 @@ pub fn start(extra: &[&str]) -> Server {
     let child = Command::new(env!("CARGO_BIN_EXE_dga"))
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(extra)
-        .current_dir(repo_root())
+        .current_dir(outside_repo())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
