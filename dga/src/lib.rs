@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod bench_logs;
 pub mod bench_network;
+pub mod input;
 pub mod lines;
 pub mod monitor;
 pub mod predict;

@@ -26,6 +26,8 @@ pub use triage::{AlertOn, Counts, Event, Triage};
 #[derive(Args, Clone, Debug)]
 pub struct MonitorArgs {
     /// Log files to follow (surviving rotation and truncation); `-` or none reads stdin.
+    /// Capture files (pcap, pcapng) and gzip-compressed logs are read whole, once: they are
+    /// told apart by their first bytes, and other binary files are refused.
     pub inputs: Vec<PathBuf>,
     /// Log format; `auto` tells Zeek (TSV or JSON), Suricata eve, dnsmasq/Pi-hole, BIND,
     /// CoreDNS, Unbound, JSON lines and plain names apart by their lines.
@@ -115,17 +117,6 @@ pub fn run(args: MonitorArgs) -> Result<()> {
     if use_stdin && args.inputs.len() > 1 {
         bail!("read stdin (`-`) or files, not both");
     }
-    let mut state = args.state.clone().map(StateFile::load).transpose()?;
-    let mut followers: Vec<Follower> = Vec::new();
-    let stdin_lines = if use_stdin {
-        Some(spawn_stdin_reader())
-    } else {
-        for path in &args.inputs {
-            let resume = state.as_ref().and_then(|s| s.position(path));
-            followers.push(Follower::new(path.clone(), resume, args.from_start));
-        }
-        None
-    };
     let names: Vec<String> = if use_stdin {
         vec!["-".into()]
     } else {
@@ -134,6 +125,40 @@ pub fn run(args: MonitorArgs) -> Result<()> {
             .map(|p| p.display().to_string())
             .collect()
     };
+    // What each input holds, before anything is read: a binary file is refused up front.
+    let mut finished = Vec::new();
+    let mut live = Vec::new();
+    if use_stdin {
+        let stdin =
+            crate::input::classify(Box::new(std::io::BufReader::new(std::io::stdin())), "stdin")?;
+        if stdin.content.is_capture() {
+            finished.push((0, stdin));
+        } else {
+            live.push((0, None, Some(stdin.reader)));
+        }
+    } else {
+        for (source, path) in args.inputs.iter().enumerate() {
+            let opened = crate::input::open(path)?;
+            if opened.content.is_capture() || opened.gzip {
+                finished.push((source, opened));
+            } else {
+                live.push((source, Some(path.clone()), None));
+            }
+        }
+    }
+    let mut state = args.state.clone().map(StateFile::load).transpose()?;
+    let mut followers: Vec<(usize, Follower)> = Vec::new();
+    let mut stdin_lines = None;
+    for (source, path, reader) in live {
+        match (path, reader) {
+            (Some(path), _) => {
+                let resume = state.as_ref().and_then(|s| s.position(&path));
+                followers.push((source, Follower::new(path, resume, args.from_start)));
+            }
+            (None, Some(reader)) => stdin_lines = Some(spawn_stdin_reader(reader)),
+            (None, None) => {}
+        }
+    }
     let mut parsers: Vec<Parser> = names
         .iter()
         .map(|_| Parser::new(args.format, args.json_field.clone()))
@@ -159,7 +184,11 @@ pub fn run(args: MonitorArgs) -> Result<()> {
         args.hosts.host_window_s,
         args.hosts.host_budget,
     );
-    loop {
+    for (source, opened) in finished {
+        monitor.read_whole(source, opened, &mut parsers, &names, &mut alerts)?;
+    }
+    let nothing_to_follow = followers.is_empty() && stdin_lines.is_none();
+    while !nothing_to_follow {
         let mut batch = Vec::new();
         let mut ended = false;
         if let Some(receiver) = &stdin_lines {
@@ -181,7 +210,8 @@ pub fn run(args: MonitorArgs) -> Result<()> {
                 Err(mpsc::RecvTimeoutError::Disconnected) => ended = true,
             }
         } else {
-            for (source, follower) in followers.iter_mut().enumerate() {
+            for (source, follower) in followers.iter_mut() {
+                let source = *source;
                 for line in follower.poll()? {
                     batch.push(SourcedLine { source, line });
                 }
@@ -189,14 +219,14 @@ pub fn run(args: MonitorArgs) -> Result<()> {
                     eprintln!("monitor: {note}");
                 }
             }
-            ended = args.no_follow && followers.iter().all(Follower::at_end);
+            ended = args.no_follow && followers.iter().all(|(_, f)| f.at_end());
         }
         let had_lines = !batch.is_empty();
         monitor.process(batch, &mut parsers, &names, &mut alerts)?;
         if had_lines {
             alerts.flush()?;
             if let Some(state) = &mut state {
-                for follower in &followers {
+                for (_, follower) in &followers {
                     state.set(follower.path(), follower.position());
                 }
                 state.save()?;
@@ -215,7 +245,7 @@ pub fn run(args: MonitorArgs) -> Result<()> {
         if ended {
             break;
         }
-        let behind = followers.iter().any(|f| !f.at_end());
+        let behind = followers.iter().any(|(_, f)| !f.at_end());
         if !had_lines && !behind && stdin_lines.is_none() {
             std::thread::sleep(Duration::from_millis(args.poll_ms));
         }
@@ -254,10 +284,10 @@ fn summary(now: &Counts, before: &Counts, elapsed: Duration) {
 }
 
 /// Reads stdin on its own thread, so that the main loop can wake up for summaries.
-fn spawn_stdin_reader() -> mpsc::Receiver<Result<SourcedLine>> {
+fn spawn_stdin_reader(stdin: crate::input::Reader) -> mpsc::Receiver<Result<SourcedLine>> {
     let (sender, receiver) = mpsc::sync_channel(16 * 1024);
     std::thread::spawn(move || {
-        for line in LossyLines::new(std::io::stdin().lock()) {
+        for line in LossyLines::new(stdin) {
             let item = line
                 .map(|line| SourcedLine { source: 0, line })
                 .context("cannot read stdin");
@@ -279,6 +309,46 @@ struct Monitor {
 const REPORTED: u64 = 100;
 
 impl Monitor {
+    /// Reads an input that does not grow (a capture, a gzip-compressed log) from start to end.
+    fn read_whole(
+        &mut self,
+        source: usize,
+        opened: crate::input::Input,
+        parsers: &mut [Parser],
+        sources: &[String],
+        alerts: &mut dyn Write,
+    ) -> Result<()> {
+        const BATCH: usize = 4096;
+        if opened.content.is_capture() {
+            let summary = crate::input::read_capture_batches(
+                opened.reader,
+                &sources[source],
+                BATCH,
+                |queries| {
+                    self.triage.counts.lines += queries.len() as u64;
+                    let events = queries
+                        .into_iter()
+                        .map(|parsed| Event { source, parsed })
+                        .collect();
+                    self.judge(events, sources, alerts)
+                },
+            )?;
+            eprintln!("monitor: {}: {}", sources[source], summary.describe());
+        } else {
+            let mut batch = Vec::with_capacity(BATCH);
+            for line in LossyLines::new(opened.reader) {
+                let line = line.with_context(|| format!("cannot read {}", sources[source]))?;
+                batch.push(SourcedLine { source, line });
+                if batch.len() == BATCH {
+                    self.process(std::mem::take(&mut batch), parsers, sources, alerts)?;
+                }
+            }
+            self.process(batch, parsers, sources, alerts)?;
+        }
+        alerts.flush()?;
+        Ok(())
+    }
+
     /// Parses a batch of lines, then scores and judges their queries in order, writing the
     /// alerts they raise.
     fn process(
@@ -302,6 +372,16 @@ impl Monitor {
             }
             events.push(Event { source, parsed });
         }
+        self.judge(events, sources, alerts)
+    }
+
+    /// Scores and judges parsed events in order, writing the alerts they raise.
+    fn judge(
+        &mut self,
+        events: Vec<Event>,
+        sources: &[String],
+        alerts: &mut dyn Write,
+    ) -> Result<()> {
         for alert in self.triage.process(events, sources) {
             writeln!(alerts, "{alert}").context("cannot write an alert")?;
         }

@@ -66,8 +66,9 @@ impl<W: Write> Rows<W> {
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// One domain (or URL, or log token) per line, or a CSV with a `domain` column; `-` or
-    /// nothing reads stdin. Gzip files are read as such.
+    /// One domain (or URL, or log token) per line, or a CSV with a `domain` column, or a
+    /// capture (pcap, pcapng: its distinct query names, in the order first asked); `-` or
+    /// nothing reads stdin. Gzip is read as such; other binary files are refused.
     input: Option<PathBuf>,
     /// Write here instead of stdout.
     #[arg(long, short)]
@@ -84,9 +85,20 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let detector = args
         .scoring
         .detector::<crate::CpuBackend>(Default::default())?;
-    let input = match &args.input {
-        Some(path) if path.as_os_str() != "-" => labelled::data::open(path)?,
-        _ => Box::new(std::io::stdin().lock()),
+    let opened = match &args.input {
+        Some(path) if path.as_os_str() != "-" => crate::input::open(path)?,
+        _ => crate::input::classify(Box::new(std::io::BufReader::new(std::io::stdin())), "stdin")?,
+    };
+    let input: Box<dyn BufRead> = if opened.content.is_capture() {
+        let what = args
+            .input
+            .as_ref()
+            .map_or("stdin".into(), |p| p.display().to_string());
+        let (names, summary) = crate::input::capture_names(opened.reader, &what)?;
+        eprintln!("{what}: {}", summary.describe());
+        Box::new(std::io::Cursor::new(names.into_bytes()))
+    } else {
+        opened.reader
     };
     let started = std::time::Instant::now();
     let count = match &args.output {

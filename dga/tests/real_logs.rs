@@ -107,6 +107,110 @@ fn infected_captures_alert_the_dga_machines_and_no_other() {
     }
 }
 
+/// `dga` run on a file by path (from outside the repository), its stdout and stderr.
+fn dga_on(args: &[&str], file: &std::path::Path) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dga"))
+        .args(args)
+        .arg(file)
+        .current_dir(common::outside_repo())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+}
+
+#[test]
+fn capture_files_alert_as_their_zeek_logs_do() {
+    let infected = common::repo_root().join("../shared/data/infected");
+    if !infected.is_dir() {
+        eprintln!("skipping: {} is not there", infected.display());
+        return;
+    }
+    let decompressed = common::outside_repo().join("bedep.pcap");
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(
+        std::fs::File::open(infected.join("pcap/bedep-2015-10-12-angler.pcap.gz")).unwrap(),
+    )
+    .read_to_end(&mut bytes)
+    .unwrap();
+    std::fs::write(&decompressed, &bytes).unwrap();
+    for (capture, log, client) in [
+        (
+            decompressed.clone(),
+            "bedep-mta-2015-10-12-angler.from-pcap.log.gz",
+            "192.168.122.31",
+        ),
+        (
+            infected.join("pcap/ramnit-2017-12-28-seamless-rig.pcap.gz"),
+            "ramnit-mta-2017-12-28-seamless-rig.from-pcap.log.gz",
+            "10.12.28.102",
+        ),
+    ] {
+        let monitor = ["monitor", "--summary-s", "0", "--alert-on", "both"];
+        let without_source = |stdout: &str| -> Vec<serde_json::Value> {
+            stdout
+                .lines()
+                .map(|l| {
+                    let mut alert: serde_json::Value = serde_json::from_str(l).unwrap();
+                    alert.as_object_mut().unwrap().remove("source");
+                    alert
+                })
+                .collect()
+        };
+        let (from_capture, stderr) = dga_on(&monitor, &capture);
+        let (from_log, _) = dga_on(&monitor, &infected.join(log));
+        let from_capture = without_source(&from_capture);
+        assert_eq!(
+            from_capture,
+            without_source(&from_log),
+            "{}",
+            capture.display()
+        );
+        let hosts: Vec<&str> = from_capture
+            .iter()
+            .filter(|a| a["kind"] == "host")
+            .map(|a| a["client"].as_str().unwrap())
+            .collect();
+        assert_eq!(hosts, [client], "{stderr}");
+        assert!(stderr.contains("pcap capture: "), "{stderr}");
+        // `predict` reads the capture's names, each once.
+        let (verdicts, _) = dga_on(&["predict"], &capture);
+        let names: Vec<&str> = verdicts
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        let distinct: std::collections::HashSet<&&str> = names.iter().collect();
+        assert!(
+            names.len() > 20 && distinct.len() == names.len(),
+            "{verdicts}"
+        );
+    }
+}
+
+#[test]
+fn binary_files_are_refused_instead_of_read_as_lines_of_garbage() {
+    // The regression: a capture or any binary file read as text gave 1,405 "queries".
+    let binary = std::path::PathBuf::from(env!("CARGO_BIN_EXE_dga"));
+    for command in [&["monitor", "--summary-s", "0"][..], &["predict"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dga"))
+            .args(command)
+            .arg(&binary)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && out.stdout.is_empty(),
+            "{command:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("is a binary file, neither text"),
+            "{stderr}"
+        );
+    }
+}
+
 #[test]
 fn a_busy_simulated_network_raises_no_benign_alert_and_catches_every_infection() {
     let root = common::repo_root();
