@@ -17,6 +17,7 @@ use crate::CpuBackend;
 use crate::lines::{Line, LossyLines};
 use crate::scoring::ScoringArgs;
 
+pub mod ecs;
 mod follow;
 pub mod triage;
 
@@ -44,6 +45,10 @@ pub struct MonitorArgs {
     /// Write alerts (JSON lines) to this file, appending, instead of stdout.
     #[arg(long)]
     pub alerts: Option<PathBuf>,
+    /// How alerts are written: monitor's own JSON, or Elastic Common Schema documents for
+    /// Elastic, OpenSearch and Security Onion (docs/monitoring.md).
+    #[arg(long, value_enum, default_value = "json")]
+    pub alert_format: ecs::AlertFormat,
     /// Remember how far each file was read here, and resume from there after a restart.
     #[arg(long)]
     pub state: Option<PathBuf>,
@@ -171,6 +176,7 @@ pub fn run(args: MonitorArgs) -> Result<()> {
             args.hosts.rules(),
         ),
         reported: 0,
+        format: args.alert_format,
     };
     let started = Instant::now();
     let mut last_summary = (Instant::now(), Counts::default());
@@ -303,6 +309,7 @@ struct Monitor {
     triage: Triage,
     /// Lines reported as not understood so far.
     reported: u64,
+    format: ecs::AlertFormat,
 }
 
 /// How many unscored lines are reported one by one.
@@ -383,6 +390,10 @@ impl Monitor {
         alerts: &mut dyn Write,
     ) -> Result<()> {
         for alert in self.triage.process(events, sources) {
+            let alert = match self.format {
+                ecs::AlertFormat::Json => alert,
+                ecs::AlertFormat::Ecs => ecs::document(&alert),
+            };
             writeln!(alerts, "{alert}").context("cannot write an alert")?;
         }
         for (source, why) in std::mem::take(&mut self.triage.problems) {

@@ -190,6 +190,98 @@ fn capture_files_alert_as_their_zeek_logs_do() {
 }
 
 #[test]
+fn ecs_alerts_carry_the_field_set_siems_expect() {
+    let capture =
+        common::repo_root().join("../shared/data/infected/pcap/bedep-2015-10-12-angler.pcap.gz");
+    if !capture.exists() {
+        eprintln!("skipping: {} is not there", capture.display());
+        return;
+    }
+    let args = [
+        "monitor",
+        "--summary-s",
+        "0",
+        "--alert-on",
+        "both",
+        "--alert-format",
+        "ecs",
+    ];
+    let (stdout, _) = dga_on(&args, &capture);
+    let docs: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: std::collections::HashSet<&str> = docs
+        .iter()
+        .filter_map(|d| d["dga"]["kind"].as_str())
+        .collect();
+    assert!(kinds.contains("host") && kinds.contains("name"), "{stdout}");
+    let iso = |s: &str| {
+        s.len() >= 20 && s.ends_with('Z') && s.as_bytes()[4] == b'-' && s.as_bytes()[10] == b'T'
+    };
+    for doc in &docs {
+        let text = doc.to_string();
+        assert!(doc["@timestamp"].as_str().is_some_and(iso), "{text}");
+        assert!(
+            doc["@timestamp"]
+                .as_str()
+                .unwrap()
+                .starts_with("2015-10-12T"),
+            "{text}"
+        );
+        assert_eq!(doc["event"]["kind"], "alert", "{text}");
+        assert_eq!(
+            doc["event"]["category"],
+            serde_json::json!(["network", "threat"]),
+            "{text}"
+        );
+        assert_eq!(doc["event"]["module"], "dga", "{text}");
+        assert!(
+            doc["event"]["dataset"]
+                .as_str()
+                .unwrap()
+                .starts_with("dga."),
+            "{text}"
+        );
+        let ip = doc["source"]["ip"].as_str().unwrap();
+        assert_eq!(
+            ip.parse::<std::net::IpAddr>().unwrap().to_string(),
+            "192.168.122.31"
+        );
+        let question = &doc["dns"]["question"];
+        assert!(
+            question["name"].as_str().is_some_and(|n| n.contains('.')),
+            "{text}"
+        );
+        assert!(question["registered_domain"].as_str().is_some(), "{text}");
+        assert!(doc["dns"]["response_code"].as_str().is_some(), "{text}");
+        assert!(doc["rule"]["name"].as_str().is_some(), "{text}");
+        assert!(
+            doc["rule"]["reference"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://"),
+            "{text}"
+        );
+        assert_eq!(doc["threat"]["framework"], "MITRE ATT&CK", "{text}");
+        assert_eq!(
+            doc["threat"]["technique"]["subtechnique"]["id"][0],
+            "T1568.002"
+        );
+        let verdict = &doc["dga"];
+        match verdict["kind"].as_str().unwrap() {
+            "host" => {
+                assert!(
+                    verdict["evidence"].as_f64().unwrap() >= verdict["threshold"].as_f64().unwrap()
+                );
+                assert!(!verdict["names"].as_array().unwrap().is_empty());
+            }
+            _ => assert!(verdict["p_dga"].as_f64().unwrap() >= 0.8, "{text}"),
+        }
+    }
+}
+
+#[test]
 fn binary_files_are_refused_instead_of_read_as_lines_of_garbage() {
     // The regression: a capture or any binary file read as text gave 1,405 "queries".
     let binary = std::path::PathBuf::from(env!("CARGO_BIN_EXE_dga"));
