@@ -2,6 +2,7 @@
 //! following DNS logs (`monitor`) and their benchmarks, on the CPU, without the training stack.
 
 pub mod bench;
+pub mod bench_capture;
 pub mod bench_logs;
 pub mod bench_network;
 pub mod input;

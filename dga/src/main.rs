@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use dga::{bench, bench_logs, bench_network, monitor, predict, serve};
+use dga::{bench, bench_capture, bench_logs, bench_network, monitor, predict, serve};
 
 /// Burn's CPU backends allocate a fresh buffer for nearly every tensor operation and free it soon
 /// after. glibc's malloc returns the large ones to the kernel each time, so every batch pays page
@@ -39,6 +39,8 @@ enum Command {
     /// infected captures replayed and one infected host per leave-out kind; benign host alerts
     /// per 10,000 client-days, when each infection was alerted, speed and memory.
     BenchNetwork(bench_network::BenchNetworkArgs),
+    /// Print a table of how fast capture files (pcap, pcapng) are read into queries.
+    BenchCapture(bench_capture::BenchCaptureArgs),
 }
 
 fn main() {
@@ -54,5 +56,6 @@ fn run() -> Result<()> {
         Command::BenchServe(args) => serve::bench::run(args),
         Command::BenchLogs(args) => bench_logs::run(args),
         Command::BenchNetwork(args) => bench_network::run(args),
+        Command::BenchCapture(args) => bench_capture::run(args),
     }
 }

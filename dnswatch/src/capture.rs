@@ -18,7 +18,7 @@ use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
 use pcap_parser::traits::PcapNGPacketBlock;
 use pcap_parser::{Block, Linktype, PcapBlockOwned, PcapError};
 
-use crate::dnslog::{Parsed, Query};
+use crate::dnslog::{Format, LogRead, Parsed, Query};
 
 /// What a file's first bytes say it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,6 +273,32 @@ pub fn read_capture<R: Read + Send>(
     dns.flush(f64::INFINITY);
     dns.release(f64::INFINITY, &mut emit);
     Ok(dns.summary)
+}
+
+/// A capture held in memory (the page's dropped file) read as a pasted log is: every query an
+/// event, numbered from 1 in time order, and the distinct names with the first query of each.
+pub fn read_capture_log(bytes: &[u8]) -> Result<(LogRead, CaptureSummary), CaptureError> {
+    let mut events = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut names = Vec::new();
+    let summary = read_capture(bytes, |parsed| {
+        let number = events.len() + 1;
+        let mut time = 0.0;
+        if let Parsed::Query(query) = &parsed {
+            time = query.time.unwrap_or(0.0);
+            if seen.insert(query.name.to_ascii_lowercase()) {
+                names.push((number, query.name.clone()));
+            }
+        }
+        events.push((number, time, parsed));
+    })?;
+    // `Format` names log formats; a capture reads as what Zeek would have logged of it.
+    let log = LogRead {
+        format: Format::Zeek,
+        events,
+        names,
+    };
+    Ok((log, summary))
 }
 
 fn describe<I>(err: &PcapError<I>) -> String {

@@ -222,6 +222,44 @@ await check("a pasted Zeek log is read as monitor reads it: each query name once
   await context.close();
 });
 
+await check("a dropped capture is read in the browser: its machine alerted, its names scored as its Zeek log's", async () => {
+  const infected = new URL("../../../shared/data/infected/", import.meta.url);
+  const capture = gunzipSync(readFileSync(new URL("pcap/bedep-2015-10-12-angler.pcap.gz", infected)));
+  const log = gunzipSync(readFileSync(new URL("bedep-mta-2015-10-12-angler.from-pcap.log.gz", infected))).toString("utf8");
+  const { context, page, problems } = await open(cpuBrowser, `${base}?backend=cpu`);
+  await modelReady(page);
+  await page.click("nav button:nth-child(2)");
+  const rows = () => page.$$eval("#batch-table tbody tr", (trs) => trs.map((tr) => [...tr.children].slice(1).map((td) => td.textContent).join(" | ")).sort());
+  const hosts = () => page.$$eval("#batch-hosts-table .host-client", (cells) => cells.map((c) => c.textContent));
+
+  // Dropped as a file onto the text box, the way a visitor drags it from a folder.
+  const dropped = await page.evaluateHandle((base64) => {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], "bedep.pcap", { type: "application/vnd.tcpdump.pcap" }));
+    return transfer;
+  }, capture.toString("base64"));
+  await page.dispatchEvent("#batch-input", "drop", { dataTransfer: dropped });
+  await page.waitForSelector("#batch-summary", { timeout: 120_000 });
+  const summary = await page.textContent("#batch-summary");
+  assert.match(summary, /^bedep\.pcap: pcap capture: 3045 packets, 69 DNS messages, 37 queries \(5 with no answer captured\); 37 queries, 28 distinct names .*, 1 hosts alerted/, summary);
+  assert.deepEqual(await hosts(), ["192.168.122.31"]);
+  const fromCapture = await rows();
+
+  // The Zeek log of the same capture, pasted: the same names, verdicts and host.
+  await page.fill("#batch-input", log);
+  await page.click("#batch-score");
+  await page.waitForFunction(() => document.querySelector("#batch-summary")?.textContent.startsWith("zeek log:"), null, { timeout: 120_000 });
+  assert.deepEqual(await rows(), fromCapture);
+  assert.deepEqual(await hosts(), ["192.168.122.31"]);
+
+  // A binary file that is no capture is refused with a message.
+  await page.setInputFiles("#batch-file", { name: "tool.exe", mimeType: "application/octet-stream", buffer: Buffer.from([0x4d, 0x5a, 0x90, 0, 3, 0, 0, 0, 4, 0]) });
+  await page.waitForFunction(() => document.querySelector("#batch-note")?.textContent.includes("binary file"), null, { timeout: 30_000 });
+  assert.deepEqual(problems, [], problems.join("\n"));
+  await context.close();
+});
+
 await check("a missing or corrupt weights file gives a clear message, not a blank page", async () => {
   for (const [flag, pattern] of [["web/e2e/fixtures/missing.dgaw", /HTTP 404/], ["web/e2e/fixtures/corrupt.dgaw", /not a weights file/]]) {
     const { context, page } = await open(cpuBrowser, `${base}?weights=${flag}`);

@@ -88,13 +88,12 @@ pub async fn fetch_text(url: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{url} is not text"))
 }
 
-/// Reads a file the visitor picked.
-pub async fn read_file(file: &web_sys::File) -> Result<String, String> {
-    JsFuture::from(file.text())
+/// A chosen or dropped file's bytes, for files that may not be text (captures).
+pub async fn read_file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
+    let buffer = JsFuture::from(file.array_buffer())
         .await
-        .map_err(|e| describe(&e))?
-        .as_string()
-        .ok_or_else(|| "the file is not text".into())
+        .map_err(|e| describe(&e))?;
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/js/tasks.js")]

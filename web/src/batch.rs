@@ -1,12 +1,14 @@
-//! The batch tab: a pasted list, free text or log lines, or an uploaded file, scored in steps
-//! with a progress bar; a sortable, filterable table, a histogram and a CSV download. A DNS
-//! log (any format `monitor` reads) goes through `monitor`'s parser: each query name is scored
-//! once, and its hosts are judged as `monitor` judges them.
+//! The batch tab: a pasted list, free text or log lines, or a chosen or dropped file, scored in
+//! steps with a progress bar; a sortable, filterable table, a histogram and a CSV download. A
+//! DNS log (any format `monitor` reads) goes through `monitor`'s parser, and a capture file
+//! (pcap, pcapng) through its capture reader, in the browser: each query name is scored once,
+//! and its hosts are judged as `monitor` judges them.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::collections::HashMap;
 
+use dnswatch::capture::{self, Content};
 use dnswatch::dnslog::{self, LogRead};
 use dnswatch::hosts::{Alert, HostAlert, HostRules, HostTracker, NameScore};
 use model_core::extract;
@@ -48,6 +50,12 @@ struct Outcome {
     hosts: Option<Vec<Alert>>,
 }
 
+/// What a run scores: text (pasted or a text file), or a capture file's bytes.
+enum Job {
+    Text(String),
+    Capture { name: String, bytes: Vec<u8> },
+}
+
 /// Bars of the `p_dga` histogram.
 const BINS: usize = 20;
 
@@ -61,13 +69,18 @@ pub fn Batch() -> impl IntoView {
     let (risk_filter, set_risk_filter) = signal(String::from("all"));
     let (order, set_order) = signal(Order::Line);
 
-    let run = move |input: String, note: Option<String>| {
+    let run = move |job: Job, note: Option<String>| {
         if progress.get_untracked().is_some() {
             return;
         }
         progress.set(Some(0.0));
         spawn_local(async move {
-            let result = score_text(shared, &input, progress).await;
+            let result = match job {
+                Job::Text(input) => score_text(shared, &input, progress).await,
+                Job::Capture { name, bytes } => {
+                    score_capture(shared, &name, &bytes, progress).await
+                }
+            };
             progress.set(None);
             outcome.set(match result {
                 Ok(mut o) => {
@@ -81,24 +94,58 @@ pub fn Batch() -> impl IntoView {
             });
         });
     };
-    let on_file = move |ev: leptos::ev::Event| {
-        let input: Option<web_sys::HtmlInputElement> = ev.target().and_then(|t| t.dyn_into().ok());
-        let Some(file) = input.and_then(|i| i.files()).and_then(|f| f.get(0)) else {
-            return;
-        };
+    // A chosen or dropped file: a capture by its magic number, else text; never uploaded.
+    let load = move |file: web_sys::File| {
         spawn_local(async move {
-            match assets::read_file(&file).await {
-                Ok(content) => {
-                    let (list, note) = file_to_list(&file.name(), &content);
-                    set_text.set(String::new());
-                    run(list, note);
+            let name = file.name();
+            let bytes = match assets::read_file_bytes(&file).await {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    outcome.set(Outcome {
+                        note: Some(format!("cannot read {name}: {e}")),
+                        ..Default::default()
+                    });
+                    return;
                 }
-                Err(e) => outcome.set(Outcome {
-                    note: Some(format!("cannot read {}: {e}", file.name())),
+            };
+            set_text.set(String::new());
+            match capture::sniff(&bytes[..bytes.len().min(capture::SNIFF_BYTES)]) {
+                Content::Pcap | Content::Pcapng => run(Job::Capture { name, bytes }, None),
+                Content::Text => {
+                    let content = String::from_utf8_lossy(&bytes);
+                    let (list, note) = file_to_list(&name, &content);
+                    run(Job::Text(list), note);
+                }
+                Content::Gzip => outcome.set(Outcome {
+                    note: Some(format!(
+                        "{name} is gzip-compressed: decompress it first (the `dga` command reads it as it is)"
+                    )),
+                    ..Default::default()
+                }),
+                Content::Binary => outcome.set(Outcome {
+                    note: Some(format!(
+                        "{name} is a binary file, neither text (names, a DNS log) nor a pcap or pcapng capture"
+                    )),
                     ..Default::default()
                 }),
             }
         });
+    };
+    let on_file = move |ev: leptos::ev::Event| {
+        let input: Option<web_sys::HtmlInputElement> = ev.target().and_then(|t| t.dyn_into().ok());
+        if let Some(file) = input.and_then(|i| i.files()).and_then(|f| f.get(0)) {
+            load(file);
+        }
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        if let Some(file) = ev
+            .data_transfer()
+            .and_then(|d| d.files())
+            .and_then(|f| f.get(0))
+        {
+            load(file);
+        }
     };
 
     // Filters and sorts references; only the rows drawn are copied.
@@ -154,15 +201,17 @@ pub fn Batch() -> impl IntoView {
     };
 
     view! {
-        <label for="batch-input">"Paste domains, URLs, e-mail addresses, free text, or a DNS log (Zeek, Suricata, dnsmasq/Pi-hole, BIND, CoreDNS, Unbound)"</label>
+        <label for="batch-input">"Paste domains, URLs, e-mail addresses, free text, or a DNS log (Zeek, Suricata, dnsmasq/Pi-hole, BIND, CoreDNS, Unbound); or drop a file here, a capture (pcap, pcapng) too: it is read in this browser, never uploaded"</label>
         <textarea id="batch-input" rows="10" spellcheck="false" prop:value=text
-            on:input=move |ev| set_text.set(event_target_value(&ev))></textarea>
+            on:input=move |ev| set_text.set(event_target_value(&ev))
+            on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default()
+            on:drop=on_drop></textarea>
         <div class="actions">
             <button id="batch-score"
                 disabled=move || shared.model.get() != ModelState::Ready || progress.get().is_some()
-                on:click=move |_| run(text.get_untracked(), None)>"Score"</button>
-            <label class="file">"or upload a .txt / .csv (up to 100,000 lines) "
-                <input id="batch-file" type="file" accept=".txt,.csv,text/plain,text/csv" on:change=on_file/>
+                on:click=move |_| run(Job::Text(text.get_untracked()), None)>"Score"</button>
+            <label class="file">"or open a .txt / .csv (up to 100,000 lines), a DNS log or a .pcap / .pcapng "
+                <input id="batch-file" type="file" on:change=on_file/>
             </label>
             {move || progress.get().map(|p| view! {
                 <progress id="batch-progress" max="1" value=p></progress>
@@ -270,7 +319,8 @@ async fn score_text(
         return Err("the model is not loaded".into());
     };
     if let Some(log) = dnslog::read_log(input) {
-        return score_log(shared, log, &engine, progress).await;
+        let label = format!("{} log:", log.format.as_str());
+        return score_log(shared, log, &label, &engine, progress).await;
     }
     let extracted = extract::candidates(input);
     if extracted.candidates.is_empty() {
@@ -324,18 +374,33 @@ async fn score_timed(
     Ok((verdicts, (assets::now_ms() - started) / 1000.0, backend))
 }
 
+/// Reads a capture file in the browser and scores it as the log of it.
+async fn score_capture(
+    shared: Shared,
+    name: &str,
+    bytes: &[u8],
+    progress: RwSignal<Option<f64>>,
+) -> Result<Outcome, String> {
+    let Some(engine) = engine::engine() else {
+        return Err("the model is not loaded".into());
+    };
+    let (log, summary) =
+        capture::read_capture_log(bytes).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let label = format!("{name}: {};", summary.describe());
+    score_log(shared, log, &label, &engine, progress).await
+}
+
 /// Scores a DNS log's distinct query names once each, then judges its hosts in log order.
+/// `label` opens the summary (the log's format, or what a capture held).
 async fn score_log(
     shared: Shared,
     log: LogRead,
+    label: &str,
     engine: &engine::Engine,
     progress: RwSignal<Option<f64>>,
 ) -> Result<Outcome, String> {
     if log.names.is_empty() {
-        return Err(format!(
-            "nothing to score: this {} log holds no query",
-            log.format.as_str()
-        ));
+        return Err(format!("nothing to score: {label} no query"));
     }
     let inputs: Vec<&str> = log.names.iter().map(|(_, n)| n.as_str()).collect();
     let (verdicts, seconds, backend) = score_timed(shared, engine, &inputs, progress).await?;
@@ -382,8 +447,7 @@ async fn score_log(
         })
         .collect();
     let summary = format!(
-        "{} log: {} queries, {} distinct names ({set_aside} no DGA candidate), {} lines not understood, {} hosts alerted; {:.2} s on {}",
-        log.format.as_str(),
+        "{label} {} queries, {} distinct names ({set_aside} no DGA candidate), {} lines not understood, {} hosts alerted; {:.2} s on {}",
         log.queries(),
         rows.len(),
         log.unparsed(),
