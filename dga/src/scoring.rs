@@ -13,8 +13,9 @@ use model_core::{AllowList, Detector, RiskThresholds, Verdict};
 use crate::lines::Line;
 
 /// The shipped weights, compiled in so that the binary works from any folder: a rebuild after
-/// retraining carries the new ones (cargo tracks the file).
-pub const SHIPPED_WEIGHTS: &[u8] = include_bytes!("../../model/dga.dgaw");
+/// retraining carries the new ones (cargo tracks the file). A static, not a const: a const's
+/// bytes were copied into each place that used it, twice into the binary.
+pub static SHIPPED_WEIGHTS: &[u8] = include_bytes!("../../model/dga.dgaw");
 
 /// How a detector is loaded for scoring.
 #[derive(Args, Clone, Debug)]
