@@ -130,38 +130,32 @@ pub fn run(args: MonitorArgs) -> Result<()> {
             .map(|p| p.display().to_string())
             .collect()
     };
-    // What each input holds, before anything is read: a binary file is refused up front.
+    // What each input holds, told before anything is judged: a binary file is refused up
+    // front; captures and compressed logs are read whole, other logs followed.
+    let mut state = args.state.clone().map(StateFile::load).transpose()?;
+    let mut followers: Vec<(usize, Follower)> = Vec::new();
+    let mut stdin_lines = None;
     let mut finished = Vec::new();
-    let mut live = Vec::new();
     if use_stdin {
         let stdin =
             crate::input::classify(Box::new(std::io::BufReader::new(std::io::stdin())), "stdin")?;
         if stdin.content.is_capture() {
             finished.push((0, stdin));
         } else {
-            live.push((0, None, Some(stdin.reader)));
+            stdin_lines = Some(spawn_stdin_reader(stdin.reader));
         }
     } else {
         for (source, path) in args.inputs.iter().enumerate() {
-            let opened = crate::input::open(path)?;
-            if opened.content.is_capture() || opened.gzip {
-                finished.push((source, opened));
-            } else {
-                live.push((source, Some(path.clone()), None));
+            // A log that does not exist yet is followed: the follower waits for it.
+            if path.exists() {
+                let opened = crate::input::open(path)?;
+                if opened.content.is_capture() || opened.gzip {
+                    finished.push((source, opened));
+                    continue;
+                }
             }
-        }
-    }
-    let mut state = args.state.clone().map(StateFile::load).transpose()?;
-    let mut followers: Vec<(usize, Follower)> = Vec::new();
-    let mut stdin_lines = None;
-    for (source, path, reader) in live {
-        match (path, reader) {
-            (Some(path), _) => {
-                let resume = state.as_ref().and_then(|s| s.position(&path));
-                followers.push((source, Follower::new(path, resume, args.from_start)));
-            }
-            (None, Some(reader)) => stdin_lines = Some(spawn_stdin_reader(reader)),
-            (None, None) => {}
+            let resume = state.as_ref().and_then(|s| s.position(path));
+            followers.push((source, Follower::new(path.clone(), resume, args.from_start)));
         }
     }
     let mut parsers: Vec<Parser> = names
@@ -193,8 +187,11 @@ pub fn run(args: MonitorArgs) -> Result<()> {
     for (source, opened) in finished {
         monitor.read_whole(source, opened, &mut parsers, &names, &mut alerts)?;
     }
-    let nothing_to_follow = followers.is_empty() && stdin_lines.is_none();
-    while !nothing_to_follow {
+    loop {
+        // Inputs read whole were all there was.
+        if followers.is_empty() && stdin_lines.is_none() {
+            break;
+        }
         let mut batch = Vec::new();
         let mut ended = false;
         if let Some(receiver) = &stdin_lines {

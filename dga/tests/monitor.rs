@@ -134,6 +134,40 @@ fn follows_a_growing_rotating_log_and_resumes_after_a_restart() {
 }
 
 #[test]
+fn a_log_that_does_not_exist_yet_is_waited_for_not_refused() {
+    // The regression: telling captures from logs by their first bytes opened every input up
+    // front, so a service started before Zeek wrote its dns.log exited.
+    let dir = std::env::temp_dir().join(format!("dga-monitor-later-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (log, out) = (dir.join("dns.log"), dir.join("alerts.jsonl"));
+    let running = Running(
+        monitor(&[
+            log.to_str().unwrap(),
+            "--alerts",
+            out.to_str().unwrap(),
+            "--poll-ms",
+            "50",
+            "--summary-s",
+            "0",
+            "--alert-on",
+            "names",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    append(&log, ZEEK_HEADER);
+    append(&log, &zeek("1.0", "10.0.0.5", "xjkd8f2hqzpv.com"));
+    let got = wait_for(&out, 1);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["query"], "xjkd8f2hqzpv.com");
+    drop(running);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn reads_a_dnsmasq_pipeline_on_stdin_and_summarises() {
     let log = "Nov 23 01:02:03 dnsmasq[612]: query[A] xjkd8f2hqzpv.com from 192.168.1.5\n\
                Nov 23 01:02:03 dnsmasq[612]: forwarded xjkd8f2hqzpv.com to 1.1.1.1\n\

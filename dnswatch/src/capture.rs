@@ -175,8 +175,9 @@ const MAX_BLOCK: usize = 1 << 26;
 
 /// Reads a capture and hands each query to `emit` as a log line's [`Parsed::Query`] would be,
 /// answered or not, in the order of the queries' times (a query waits for its answer, at most
-/// [`ANSWER_TIMEOUT_S`] of capture time, and the queries completed meanwhile wait with it). Damage after the first packet stops the reading
-/// and is said in the summary; queries read until then are kept.
+/// [`ANSWER_TIMEOUT_S`] of capture time, and the queries completed meanwhile wait with it).
+/// Damage after the first packet stops the reading and is said in the summary; queries read
+/// until then are kept.
 pub fn read_capture<R: Read + Send>(
     reader: R,
     mut emit: impl FnMut(Parsed),
@@ -193,6 +194,7 @@ pub fn read_capture<R: Read + Send>(
     // Per interface: link type, time resolution (units per second) and offset.
     let mut interfaces: Vec<(Linktype, u64, i64)> = Vec::new();
     let mut legacy: Option<(Linktype, f64)> = None;
+    let mut capacity = READ_BUFFER;
     loop {
         match blocks.next() {
             Ok((offset, block)) => {
@@ -252,8 +254,8 @@ pub fn read_capture<R: Read + Send>(
                 }
             }
             Err(PcapError::BufferTooSmall) => {
-                let grown = blocks.data().len().max(READ_BUFFER) * 2;
-                if grown > MAX_BLOCK || !blocks.grow(grown) {
+                capacity *= 2;
+                if capacity > MAX_BLOCK || !blocks.grow(capacity) {
                     dns.summary.stopped = Some("a block larger than 64 MiB".into());
                     break;
                 }
@@ -502,15 +504,10 @@ impl DnsReader {
         payload: &[u8],
     ) -> Vec<Vec<u8>> {
         if self.streams.len() >= MAX_STREAMS && !self.streams.contains_key(&stream) {
-            // Forget the stream heard from longest ago.
-            if let Some(oldest) = self
-                .streams
-                .iter()
-                .min_by(|a, b| a.1.last_time.total_cmp(&b.1.last_time))
-                .map(|(k, _)| *k)
-            {
-                self.streams.remove(&oldest);
-            }
+            // Forget the half heard from longest ago.
+            let times = self.streams.values().map(|s| s.last_time).collect();
+            let cut = crate::oldest_cut(times, 0.5);
+            self.streams.retain(|_, s| s.last_time > cut);
         }
         let state = self.streams.entry(stream).or_default();
         state.last_time = time;
@@ -592,7 +589,6 @@ impl DnsReader {
         let Some(question) = packet.questions.first() else {
             return;
         };
-        let name = question.qname.to_string();
         let answer = packet.has_flags(simple_dns::PacketFlag::RESPONSE);
         let (client, server) = if answer { (to, from) } else { (from, to) };
         let exchange = Exchange {
@@ -613,17 +609,14 @@ impl DnsReader {
                 .push_back(Pending {
                     time,
                     arrival: self.arrivals,
-                    name,
+                    name: question.qname.to_string(),
                 });
             self.waiting += 1;
             self.asked.push_back((time, exchange));
             return;
         }
         let rcode = rcode_name(packet.rcode() as u16);
-        let digest = {
-            use std::hash::BuildHasher;
-            rustc_hash::FxBuildHasher.hash_one(bytes)
-        };
+        let digest = crate::key_of(bytes);
         if self.answered.len() >= MAX_PENDING {
             self.answered.clear();
         }
@@ -633,16 +626,12 @@ impl DnsReader {
             None if repeated => self.summary.repeated_answers += 1,
             None => {
                 self.summary.answers_without_query += 1;
-                let arrival = self.arrivals;
-                self.complete(
-                    Pending {
-                        time,
-                        arrival,
-                        name,
-                    },
-                    client.0,
-                    Some(rcode),
-                );
+                let query = Pending {
+                    time,
+                    arrival: self.arrivals,
+                    name: question.qname.to_string(),
+                };
+                self.complete(query, client.0, Some(rcode));
             }
         }
     }

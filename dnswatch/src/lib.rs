@@ -22,8 +22,9 @@ pub(crate) fn oldest_cut(mut times: Vec<f64>, share: f64) -> f64 {
     *cut
 }
 
-/// A 64-bit hash of a name (registrable domain or client) for the maps that hold many.
-pub(crate) fn key_of(name: &str) -> u64 {
+/// A 64-bit hash of a name (registrable domain or client) for the maps that hold many, or of a
+/// message's bytes.
+pub(crate) fn key_of<T: std::hash::Hash + ?Sized>(value: &T) -> u64 {
     use std::hash::BuildHasher;
-    rustc_hash::FxBuildHasher.hash_one(name)
+    rustc_hash::FxBuildHasher.hash_one(value)
 }

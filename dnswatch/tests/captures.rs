@@ -41,7 +41,7 @@ fn rows_of(events: impl IntoIterator<Item = Parsed>) -> Vec<Row> {
     rows
 }
 
-pub fn capture_rows(bytes: &[u8]) -> (Vec<Row>, CaptureSummary) {
+fn capture_rows(bytes: &[u8]) -> (Vec<Row>, CaptureSummary) {
     let mut events = Vec::new();
     let summary = read_capture(bytes, |p| events.push(p)).expect("a capture");
     (rows_of(events), summary)

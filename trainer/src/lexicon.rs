@@ -69,7 +69,7 @@ fn load(dir: &Path, args: &WordArgs) -> Result<Lexicon> {
             Some((r.get(1)?.parse().ok()?, a, b))
         })
         .collect();
-    counted.sort_by(|x, y| y.0.cmp(&x.0));
+    counted.sort_by_key(|x| std::cmp::Reverse(x.0));
     let kept: std::collections::HashSet<&str> = english.iter().copied().collect();
     let pairs = counted
         .into_iter()

@@ -10,12 +10,11 @@ use time::format_description::well_known::Rfc3339;
 /// The ECS version the documents follow.
 pub const ECS_VERSION: &str = "8.11.0";
 
-/// MITRE ATT&CK's technique for DGAs: what every alert here is evidence of.
-const TECHNIQUE: (&str, &str, &str) = (
-    "T1568.002",
-    "Dynamic Resolution: Domain Generation Algorithms",
-    "https://attack.mitre.org/techniques/T1568/002/",
-);
+/// MITRE ATT&CK's sub-technique for DGAs (of T1568, Dynamic Resolution, a Command and Control
+/// technique): what every alert here is evidence of.
+const SUBTECHNIQUE_ID: &str = "T1568.002";
+const SUBTECHNIQUE_NAME: &str = "Dynamic Resolution: Domain Generation Algorithms";
+const SUBTECHNIQUE_URL: &str = "https://attack.mitre.org/techniques/T1568/002/";
 
 /// Whether alerts are written as `monitor`'s own JSON or as ECS documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -58,15 +57,15 @@ pub fn document(alert: &Value) -> Value {
                 _ => "DGA: generated-looking name",
             },
             "ruleset": "dga-detect",
-            "reference": TECHNIQUE.2,
+            "reference": SUBTECHNIQUE_URL,
         },
         "threat": {
             "framework": "MITRE ATT&CK",
             "tactic": {"id": ["TA0011"], "name": ["Command and Control"]},
             "technique": {
-                "id": [TECHNIQUE.0.split('.').next()],
+                "id": ["T1568"],
                 "name": ["Dynamic Resolution"],
-                "subtechnique": {"id": [TECHNIQUE.0], "name": [TECHNIQUE.1]},
+                "subtechnique": {"id": [SUBTECHNIQUE_ID], "name": [SUBTECHNIQUE_NAME]},
             },
         },
     });
