@@ -547,7 +547,7 @@ fn plain_line(line: &str) -> Parsed {
 }
 
 /// Logs write fully qualified names with the root's dot (`example.com.`); the root alone stays.
-fn without_root_dot(name: &str) -> String {
+pub fn without_root_dot(name: &str) -> String {
     match name.strip_suffix('.') {
         Some(stripped) if !stripped.is_empty() => stripped.to_owned(),
         _ => name.to_owned(),

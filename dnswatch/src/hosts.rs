@@ -9,16 +9,18 @@
 //! same order, so all three give the same verdicts.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
 use model_core::Verdict;
 use model_core::words::Lexicon;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::dnslog::{Parsed, is_failure};
+use crate::network::Network;
 use crate::rates::{CATEGORIES, Category, Counts, Outcome, Weigher};
-use crate::shared::{CampaignAlert, Shared};
+use crate::shared::CampaignAlert;
 use crate::{key_of, oldest_cut};
 
 /// How hosts are judged; [`HostRules::default`] holds the measured choice
@@ -133,7 +135,7 @@ fn dictionary_words(lexicon: &Lexicon, label: &str) -> Vec<String> {
 }
 
 /// One name behind a host alert.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     /// The first query name seen for this registrable domain.
     pub query: String,
@@ -145,7 +147,7 @@ pub struct Evidence {
     /// What the name weighed in the host's ratio.
     pub weight: f32,
     /// Its dictionary words, when it shares one with another failed name of the host.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shared_words: Vec<String>,
     #[serde(skip)]
     words: Vec<String>,
@@ -157,7 +159,7 @@ pub struct Evidence {
 }
 
 /// A host whose lookups in one window are improbable for its own traffic.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostAlert {
     pub client: String,
     /// Log time of the query that raised it.
@@ -181,6 +183,24 @@ pub struct HostAlert {
 }
 
 impl HostAlert {
+    /// The alert as `monitor` writes it (`kind: host`), the reason included.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kind": "host",
+            "client": self.client,
+            "time": self.time,
+            "evidence": self.evidence,
+            "threshold": self.threshold,
+            "reason": self.reason(),
+            "volume": self.volume,
+            "categories": self.categories.iter().map(|(c, n)| serde_json::json!({"category": c, "domains": n})).collect::<Vec<_>>(),
+            "names": self.names,
+            "families": self.families.iter().map(|(f, n)| serde_json::json!({"family": f, "names": n})).collect::<Vec<_>>(),
+            "words": self.words.iter().map(|(w, n)| serde_json::json!({"word": w, "names": n})).collect::<Vec<_>>(),
+            "shares_names_with": self.shares_names_with,
+        })
+    }
+
     /// One line saying why the host was alerted, for the page and the log.
     pub fn reason(&self) -> String {
         let named = |c: &[Category]| -> u32 {
@@ -282,11 +302,11 @@ pub struct HostTracker {
     threshold: f32,
     /// Hosts by the hash of their client's name ([`key_of`]): one cheap lookup per query.
     hosts: FxHashMap<u64, Host>,
-    /// The network's history: lookups that left a window while their host looked benign.
-    network: Counts,
-    shared: Shared,
+    /// What the network as a whole has shown: its history of benign lookups, popular names,
+    /// failed names shared by hosts.
+    network: Network,
     /// The dictionaries the word graph splits failed names with (the weights carry them).
-    lexicon: Option<Lexicon>,
+    lexicon: Option<Arc<Lexicon>>,
     /// Hosts forgotten because the bound was reached (their evidence restarts from nothing).
     pub hosts_forgotten: u64,
 }
@@ -296,19 +316,41 @@ impl HostTracker {
         Self {
             weigher: Weigher::new(rules.mixture),
             threshold: rules.threshold(),
-            shared: Shared::new(rules),
+            network: Network::live(rules),
             rules,
             hosts: FxHashMap::default(),
-            network: Counts::default(),
             lexicon: None,
             hosts_forgotten: 0,
         }
     }
 
     /// Lets the word graph split failed names with `lexicon` (none: no word graph).
-    pub fn with_lexicon(mut self, lexicon: Option<Lexicon>) -> Self {
+    pub fn with_lexicon(mut self, lexicon: Option<Arc<Lexicon>>) -> Self {
         self.lexicon = lexicon;
         self
+    }
+
+    /// Takes the network's facts from `network` instead of learning them from the lookups fed
+    /// (a client judged apart: [`crate::split`]).
+    pub fn with_network(mut self, network: Network) -> Self {
+        self.network = network;
+        self
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    pub fn network_mut(&mut self) -> &mut Network {
+        &mut self.network
+    }
+
+    /// Whether `client`'s evidence in its window leans towards infection (its ratio is above
+    /// zero): what makes a host that shares failed names part of a campaign.
+    pub fn leaning(&self, client: &str) -> bool {
+        self.hosts
+            .get(&key_of(client))
+            .is_some_and(|h| h.ratio() > 0.0)
     }
 
     /// The ratio that alerts.
@@ -381,7 +423,9 @@ impl HostTracker {
                 changed = true;
                 let popular = outcome == Outcome::Answered
                     && score.p_dga >= model_core::DECISION_P
-                    && self.shared.popular(key, client, time);
+                    && self
+                        .network
+                        .popular(key, &score.registrable_domain, client, time);
                 let p_dga = if popular { 0.0 } else { score.p_dga };
                 let category = Category::of(p_dga, outcome, false);
                 host.seen.insert(
@@ -426,7 +470,7 @@ impl HostTracker {
                 }
                 if outcome == Outcome::Failed && p_dga >= model_core::DECISION_P {
                     let hosts = &self.hosts;
-                    if let Some(campaign) = self.shared.failed_name(
+                    if let Some(campaign) = self.network.failed_name(
                         client,
                         name,
                         &score.registrable_domain,
@@ -477,7 +521,7 @@ impl HostTracker {
             self.reclassify(&host, key, outcome, Some(rcode), time);
             if outcome == Outcome::Failed && score.p_dga >= model_core::DECISION_P {
                 let hosts = &self.hosts;
-                if let Some(campaign) = self.shared.failed_name(
+                if let Some(campaign) = self.network.failed_name(
                     &host,
                     &score.registrable_domain,
                     &score.registrable_domain,
@@ -575,7 +619,7 @@ impl HostTracker {
         if evidence < threshold {
             return None;
         }
-        let shares_names_with = self.shared.partners(client, now);
+        let shares_names_with = self.network.partners(client, now);
         let host = self.hosts.get_mut(&key_of(client))?;
         host.alerted_at = Some(now);
         let mut names: Vec<Evidence> = host
@@ -641,7 +685,7 @@ impl HostTracker {
         }
         let idle = 4.0 * self.rules.client_half_life_s;
         self.hosts.retain(|_, host| now - host.last_seen <= idle);
-        self.shared.forget_before(now);
+        self.network.forget_before(now);
     }
 }
 
@@ -651,7 +695,7 @@ fn sweep(
     host: &mut Host,
     now: f64,
     force: bool,
-    network: &mut Counts,
+    network: &mut Network,
     weigher: &Weigher,
     rules: &HostRules,
 ) -> bool {
@@ -682,13 +726,13 @@ fn sweep(
         counts[s.category.index()] -= 1;
         if benign {
             history.add(s.category, now, rules.client_half_life_s);
-            network.add(s.category, now, rules.network_half_life_s);
+            network.add(s.category, now);
         }
         false
     });
     let seen = &host.seen;
     host.named.retain(|e| seen.contains_key(&e.key));
-    let rates = network.shares(&weigher.benign_prior, rules.network_prior);
+    let rates = network.rates(now, &weigher.benign_prior, rules.network_prior);
     let own = host.history.shares(&rates, rules.client_prior);
     host.weights = weigher.weights(&own);
     true
@@ -922,11 +966,11 @@ mod tests {
     #[test]
     fn failed_dictionary_names_sharing_words_link_into_evidence() {
         let lexicon = || {
-            Some(Lexicon::new(
+            Some(Arc::new(Lexicon::new(
                 &["weather", "horse", "silver", "paper", "river", "table"],
                 Vec::new(),
                 [],
-            ))
+            )))
         };
         let mut tracker = HostTracker::new(HostRules::default()).with_lexicon(lexicon());
         let dictionary = |label: &str, p: f32| NameScore {

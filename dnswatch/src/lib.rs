@@ -8,8 +8,10 @@
 pub mod capture;
 pub mod dnslog;
 pub mod hosts;
+pub mod network;
 pub mod rates;
 pub mod shared;
+pub mod split;
 
 /// The log time below which the oldest `share` of `times` lies: where a map past its bound is
 /// cut (maps here are bounded by dropping their oldest entries).

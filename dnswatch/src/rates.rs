@@ -15,13 +15,15 @@
 //! `b` is learned per network and per client from lookups that aged out of the window, as
 //! exponentially decayed counts shrunk towards a prior (bounded memory: one array a client).
 
-use serde::Serialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 /// Bands of `p_dga`: below [`model_core::DECISION_P`], up to [`HIGH_P`], and above.
 pub const HIGH_P: f32 = 0.9;
 
 /// What a lookup was: one of [`CATEGORIES`] kinds, the index into every rate array.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     LowAnswered,
@@ -168,16 +170,116 @@ impl Counts {
     /// Shares of each category within its group, the counts shrunk towards `prior` as if it
     /// had been seen `strength` times.
     pub fn shares(&self, prior: &[f64; CATEGORIES], strength: f64) -> [f64; CATEGORIES] {
-        let mut p = [0.0; CATEGORIES];
-        for known in [true, false] {
-            let group = Category::ALL.iter().filter(|c| c.known() == known);
-            let total: f64 = group.clone().map(|c| self.n[c.index()]).sum();
-            for c in group {
-                let i = c.index();
-                p[i] = (self.n[i] + strength * prior[i]) / (total + strength);
+        shrunk_shares(&self.n, prior, strength)
+    }
+}
+
+/// Shares of each category within its group (known outcome or not) of the counts `n`, shrunk
+/// towards `prior` as if it had been seen `strength` times.
+fn shrunk_shares(
+    n: &[f64; CATEGORIES],
+    prior: &[f64; CATEGORIES],
+    strength: f64,
+) -> [f64; CATEGORIES] {
+    let mut p = [0.0; CATEGORIES];
+    for known in [true, false] {
+        let group = Category::ALL.iter().filter(|c| c.known() == known);
+        let total: f64 = group.clone().map(|c| n[c.index()]).sum();
+        for c in group {
+            let i = c.index();
+            p[i] = (n[i] + strength * prior[i]) / (total + strength);
+        }
+    }
+    p
+}
+
+/// Lookups of one stretch of log time ([`History::bucket_s`]), by category.
+pub type Bucket = [u32; CATEGORIES];
+
+/// Half-lives after which a stretch of the network's history no longer counts (2^-16 of its
+/// weight is left).
+const HISTORY_HALF_LIVES: f64 = 16.0;
+
+/// The network's history: lookups that left a window while their host looked benign, counted
+/// by stretch of log time. A host swept in one stretch is weighed with the stretches before it
+/// only, each decayed by its age. So the rates a host is weighed with do not depend on the
+/// order in which hosts are swept within a stretch, and a job that judges each client apart
+/// (`crate::split`) can be handed the whole network's history up front and reach exactly the
+/// rates a single pass over the log reaches.
+#[derive(Debug, Clone)]
+pub struct History {
+    pub bucket_s: f64,
+    half_life_s: f64,
+    buckets: BTreeMap<i64, Bucket>,
+    /// The counts the last stretch asked for was weighed with, while no lookup arrives late
+    /// into an earlier stretch.
+    cached: Option<(i64, [f64; CATEGORIES])>,
+}
+
+impl History {
+    pub fn new(bucket_s: f64, half_life_s: f64) -> Self {
+        Self {
+            bucket_s: bucket_s.max(1.0),
+            half_life_s,
+            buckets: BTreeMap::new(),
+            cached: None,
+        }
+    }
+
+    /// The history of a whole log, made elsewhere (for a job that judges clients apart).
+    pub fn with_buckets(mut self, buckets: BTreeMap<i64, Bucket>) -> Self {
+        self.buckets = buckets;
+        self.cached = None;
+        self
+    }
+
+    /// The stretch that log time `time` falls in.
+    pub fn bucket(&self, time: f64) -> i64 {
+        (time / self.bucket_s).floor() as i64
+    }
+
+    /// One benign lookup of `category` leaving a window at log time `now`.
+    pub fn add(&mut self, category: Category, now: f64) {
+        let bucket = self.bucket(now);
+        self.buckets.entry(bucket).or_default()[category.index()] += 1;
+        if self.cached.is_some_and(|(at, _)| bucket < at) {
+            self.cached = None;
+        }
+    }
+
+    /// The decayed counts of the stretches before the one `now` falls in, shrunk into rates
+    /// towards `prior` with `strength`.
+    pub fn shares(
+        &mut self,
+        now: f64,
+        prior: &[f64; CATEGORIES],
+        strength: f64,
+    ) -> [f64; CATEGORIES] {
+        let bucket = self.bucket(now);
+        let n = match self.cached {
+            Some((at, n)) if at == bucket => n,
+            _ => {
+                let n = self.counts_before(bucket);
+                self.cached = Some((bucket, n));
+                n
+            }
+        };
+        shrunk_shares(&n, prior, strength)
+    }
+
+    fn counts_before(&mut self, bucket: i64) -> [f64; CATEGORIES] {
+        let horizon = (HISTORY_HALF_LIVES * self.half_life_s / self.bucket_s).ceil() as i64;
+        // Stretches past the horizon no longer count for anyone (a log's time only moves on).
+        let kept = self.buckets.split_off(&(bucket - horizon));
+        self.buckets = kept;
+        let mut n = [0.0; CATEGORIES];
+        for (at, counts) in self.buckets.range(..bucket) {
+            let factor = 0.5f64.powf((bucket - at) as f64 * self.bucket_s / self.half_life_s);
+            for (total, count) in n.iter_mut().zip(counts) {
+                *total += f64::from(*count) * factor;
             }
         }
-        p
+        n
     }
 }
 

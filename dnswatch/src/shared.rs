@@ -33,6 +33,18 @@ pub struct CampaignAlert {
 }
 
 impl CampaignAlert {
+    /// The alert as `monitor` writes it (`kind: campaign`): the hosts that looked up the same
+    /// failed generated names, and the names.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kind": "campaign",
+            "time": self.time,
+            "reason": self.reason(),
+            "hosts": self.hosts.iter().map(|(h, n)| serde_json::json!({"client": h, "names": n})).collect::<Vec<_>>(),
+            "names": self.names,
+        })
+    }
+
     /// One line saying who shared what, for the page and the log.
     pub fn reason(&self) -> String {
         let hosts: Vec<String> = self

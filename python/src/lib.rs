@@ -18,8 +18,11 @@ use pyo3::types::PyBytes;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The shipped weights, carried in the wheel so that `Detector()` needs no file.
-const SHIPPED_WEIGHTS: &[u8] = include_bytes!("../../model/dga.dgaw");
+mod hosts;
+
+/// The shipped weights, carried in the wheel so that `Detector()` needs no file (a static: a
+/// const would be copied into each place that uses it).
+static SHIPPED_WEIGHTS: &[u8] = include_bytes!("../../model/dga.dgaw");
 
 /// What a null (or non-text) entry of the input gets as its error.
 const MISSING: &str = "missing name: null or not text";
@@ -119,6 +122,54 @@ impl NativeDetector {
         Ok(columns(py, &verdicts, validity.map(|v| (v, offset))))
     }
 
+    /// Host and campaign alerts over a table of queries, in one pass as `dga monitor` reads a
+    /// log (see `hosts::judge_table`); also the number of rows skipped.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (len, client, time, time_valid, query, rcode, window_s, budget))]
+    fn hosts(
+        &self,
+        py: Python<'_>,
+        len: usize,
+        client: hosts::Strings,
+        time: hosts::Numbers,
+        time_valid: Option<&[u8]>,
+        query: hosts::Strings,
+        rcode: hosts::Strings,
+        window_s: f64,
+        budget: f64,
+    ) -> PyResult<(Vec<hosts::AlertRow>, usize)> {
+        let rules = hosts::rules(window_s, budget)?;
+        hosts::judge_table(
+            py,
+            &self.detector,
+            self.threads,
+            rules,
+            len,
+            &client,
+            &time,
+            time_valid,
+            &query,
+            &rcode,
+        )
+    }
+
+    /// Each name's evidence for the host rule: registrable domain (null: no evidence),
+    /// registrable label, p_dga, family.
+    #[allow(clippy::type_complexity)]
+    fn name_evidence(
+        &self,
+        py: Python<'_>,
+        len: usize,
+        names: hosts::Strings,
+    ) -> PyResult<(
+        Vec<Option<String>>,
+        Vec<String>,
+        Vec<f32>,
+        Vec<Option<String>>,
+    )> {
+        hosts::name_evidence(py, &self.detector, self.threads, len, &names)
+    }
+
     /// The verdict columns' names and Arrow types, in order.
     #[staticmethod]
     fn columns() -> Vec<(&'static str, &'static str)> {
@@ -206,13 +257,13 @@ fn arrow_type(kind: Kind) -> &'static str {
     }
 }
 
-fn bit(bitmap: &[u8], i: usize) -> bool {
+pub(crate) fn bit(bitmap: &[u8], i: usize) -> bool {
     bitmap
         .get(i / 8)
         .is_some_and(|byte| byte & (1 << (i % 8)) != 0)
 }
 
-fn read_i32(bytes: &[u8], i: usize) -> i32 {
+pub(crate) fn read_i32(bytes: &[u8], i: usize) -> i32 {
     let at = 4 * i;
     i32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
 }
@@ -220,5 +271,6 @@ fn read_i32(bytes: &[u8], i: usize) -> i32 {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeDetector>()?;
+    m.add_class::<hosts::NativeHosts>()?;
     Ok(())
 }

@@ -5,6 +5,7 @@ import gzip
 import io
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,22 @@ def assert_rows_match(rows, expected):
             assert row["p_dga"] is None, where
         known = {"true": True, "false": False, "": None}[want["suffix_known"]]
         assert row["suffix_known"] == known, where
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A local Spark session on two cores, for the tests that need one (skipped without pyspark)."""
+    pytest.importorskip("pyspark", reason="pip install pyspark (and Java 17) to run")
+    from pyspark.sql import SparkSession
+
+    # Spark's Python workers must run this interpreter, which has the package installed.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("dga_detect tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()

@@ -1,31 +1,11 @@
 """`dga_detect.spark.score` on local-mode Spark: 100,000 names of the shared data, every row
 checked against `dga predict`."""
 
-import os
-import sys
-
 import pytest
 
 from conftest import assert_rows_match, predict, sample
 
 pyspark = pytest.importorskip("pyspark", reason="pip install pyspark (and Java 17) to run")
-
-
-@pytest.fixture(scope="module")
-def spark():
-    from pyspark.sql import SparkSession
-
-    # Spark's Python workers must run this interpreter, which has the package installed.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("dga_detect tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    yield session
-    session.stop()
 
 
 def test_scores_100000_names_as_dga_predict_does(spark, dga_bin, shared_names):

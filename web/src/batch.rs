@@ -410,8 +410,8 @@ async fn score_log(
         .zip(&verdicts)
         .map(|((_, name), verdict)| (name.to_ascii_lowercase(), NameScore::of(verdict)))
         .collect();
-    let mut tracker =
-        HostTracker::new(HostRules::default()).with_lexicon(engine.lexicon().cloned());
+    let mut tracker = HostTracker::new(HostRules::default())
+        .with_lexicon(engine.lexicon().cloned().map(std::sync::Arc::new));
     let hosts: Vec<Alert> = log
         .events
         .iter()

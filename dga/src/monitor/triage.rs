@@ -6,8 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use dnswatch::dnslog::{Answer, Parsed, Query};
-use dnswatch::hosts::{Alert, HostAlert, HostRules, HostTracker, NameScore};
-use dnswatch::shared::CampaignAlert;
+use dnswatch::hosts::{Alert, HostRules, HostTracker, NameScore};
 use model_core::{Detector, Risk, SetAside, Verdict};
 use serde_json::{Value, json};
 
@@ -98,7 +97,11 @@ impl Triage {
         rules: HostRules,
     ) -> Self {
         // The word graph splits failed names with the weights' own lexicon.
-        let lexicon = detector.config().words.as_ref().map(|w| w.lexicon.clone());
+        let lexicon = detector
+            .config()
+            .words
+            .as_ref()
+            .map(|w| std::sync::Arc::new(w.lexicon.clone()));
         let hosts = HostTracker::new(rules).with_lexicon(lexicon);
         Self {
             detector,
@@ -309,11 +312,11 @@ impl Triage {
             let mut value = match &alert {
                 Alert::Host(host) => {
                     self.counts.host_alerts += 1;
-                    host_alert_json(host)
+                    host.json()
                 }
                 Alert::Campaign(campaign) => {
                     self.counts.campaign_alerts += 1;
-                    campaign_alert_json(campaign)
+                    campaign.json()
                 }
             };
             if self.alert_on.hosts() {
@@ -353,34 +356,4 @@ fn lower(name: &str) -> std::borrow::Cow<'_, str> {
     } else {
         std::borrow::Cow::Borrowed(name)
     }
-}
-
-/// A host alert as a JSON object (`kind: host`).
-pub fn host_alert_json(alert: &HostAlert) -> Value {
-    json!({
-        "kind": "host",
-        "client": alert.client,
-        "time": alert.time,
-        "evidence": alert.evidence,
-        "threshold": alert.threshold,
-        "reason": alert.reason(),
-        "volume": alert.volume,
-        "categories": alert.categories.iter().map(|(c, n)| json!({"category": c, "domains": n})).collect::<Vec<_>>(),
-        "names": alert.names,
-        "families": alert.families.iter().map(|(f, n)| json!({"family": f, "names": n})).collect::<Vec<_>>(),
-        "words": alert.words.iter().map(|(w, n)| json!({"word": w, "names": n})).collect::<Vec<_>>(),
-        "shares_names_with": alert.shares_names_with,
-    })
-}
-
-/// A campaign alert as a JSON object (`kind: campaign`): the hosts that looked up the same
-/// failed generated names, and the names.
-pub fn campaign_alert_json(alert: &CampaignAlert) -> Value {
-    json!({
-        "kind": "campaign",
-        "time": alert.time,
-        "reason": alert.reason(),
-        "hosts": alert.hosts.iter().map(|(h, n)| json!({"client": h, "names": n})).collect::<Vec<_>>(),
-        "names": alert.names,
-    })
 }

@@ -9,20 +9,27 @@
 `error`, `family`, ...). Scores are float32; text is as the model read it (not quoted for
 spreadsheets, unlike the CSV). Names that cannot be scored (empty, IP addresses, special-use
 names, nulls) get their reason in `error` and no score; nothing raises. Scoring runs on every
-core with the GIL released. For Spark, see `dga_detect.spark`.
+core with the GIL released.
+
+`Detector.hosts` judges hosts from a table of DNS queries (client, time, name, answer code), with
+the rule and code of `dga monitor`, and returns its host and campaign alerts. For Spark, see
+`dga_detect.spark` (`score` for names, `hosts` for hosts).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from dga_detect._native import NativeDetector
 
-__all__ = ["Detector", "COLUMNS", "SCHEMA"]
+__all__ = ["Detector", "COLUMNS", "SCHEMA", "ALERT_SCHEMA"]
 
 _ARROW_TYPES = {"string": pa.string(), "float32": pa.float32(), "bool": pa.bool_()}
 
@@ -37,6 +44,24 @@ COLUMNS: list[str] = SCHEMA.names
 #: Names scored per call into the native code: bounds the memory of one call and keeps each
 #: text column's 32-bit Arrow offsets far from overflowing.
 BATCH = 1 << 16
+
+#: The schema of `Detector.hosts`' and `spark.hosts`' tables: one row per alert, in log order.
+#: `kind` is `host` or `campaign`; `client` is the host (null for campaigns); `time` the log time
+#: (seconds since the epoch) of the query that raised it; `reason` one line saying why; `alert`
+#: the whole alert as `dga monitor` writes it, as JSON (names, categories, families, ...).
+ALERT_SCHEMA: pa.Schema = pa.schema(
+    [
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("client", pa.string()),
+        pa.field("time", pa.float64(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("alert", pa.string(), nullable=False),
+    ]
+)
+
+#: The host rule's defaults, as `dga monitor`'s `--host-window-s` and `--host-budget`.
+WINDOW_S = 600.0
+BUDGET = 1.0
 
 Names = Union[Sequence[Optional[str]], np.ndarray, pa.Array, pa.ChunkedArray]
 PathLike = Union[str, os.PathLike]
@@ -83,6 +108,53 @@ class Detector:
         arrays = _as_string_chunks(names)
         batches = [batch for array in arrays for batch in self.score_batches(array)]
         return pa.Table.from_batches(batches, schema=SCHEMA)
+
+    def hosts(
+        self,
+        table,
+        *,
+        client: str = "client",
+        ts: str = "ts",
+        query: str = "query",
+        rcode: Optional[str] = "rcode",
+        window_s: float = WINDOW_S,
+        budget: float = BUDGET,
+    ) -> pa.Table:
+        """Judges the hosts of a table of DNS queries; returns their alerts (`ALERT_SCHEMA`).
+
+        The rule is `dga monitor`'s (docs/monitoring.md): per client and window of log time,
+        the generated-looking names it looks up, failed or not, weighed against its own traffic
+        and the network's; names popular across clients count as ordinary; hosts sharing failed
+        generated names make a campaign. Rows are taken in time order, ties in table order (as
+        `monitor` reads a log written in time order), and each distinct name is scored once.
+
+        Args:
+            table: a pyarrow Table or RecordBatch, a pandas or Polars DataFrame.
+            client, ts, query, rcode: column names. `ts`: seconds since the epoch (numbers or
+                their text, as in Zeek logs) or a timestamp column. `rcode`: the answer code's
+                name (`NOERROR`, `NXDOMAIN`, ... as Zeek's `rcode_name`); null, or `rcode=None`,
+                for an unknown outcome.
+            window_s, budget: as `monitor`'s `--host-window-s` and `--host-budget`.
+
+        Rows without a client, a time or a name are skipped, with a warning saying how many.
+
+        Raises:
+            ValueError: a column is missing or of a type that cannot be read.
+        """
+        columns = _query_columns(_as_arrow_table(table), client, ts, query, rcode)
+        alerts, skipped = self._native.hosts(
+            len(columns[0]),
+            _strings(columns[0]),
+            _values(columns[1]),
+            None if columns[1].buffers()[0] is None else columns[1].buffers()[0].to_pybytes(),
+            _strings(columns[2]),
+            _strings(columns[3]),
+            window_s,
+            budget,
+        )
+        if skipped:
+            warnings.warn(f"{skipped} rows without a client, a time or a name were skipped")
+        return alert_table(alerts)
 
     def score_batches(self, names: pa.Array) -> Iterable[pa.RecordBatch]:
         """Scores a pyarrow string array, yielding one record batch per `BATCH` names."""
@@ -131,3 +203,77 @@ def _as_string_chunks(names: Names) -> list[pa.Array]:
                 )
         out.append(chunk)
     return out
+
+
+def alert_table(alerts: list) -> pa.Table:
+    """Alerts as the native code gives them, (time, kind, client, JSON), as `ALERT_SCHEMA`."""
+    rows = {
+        "kind": [a[1] for a in alerts],
+        "client": [a[2] for a in alerts],
+        "time": [a[0] for a in alerts],
+        "reason": [json.loads(a[3])["reason"] for a in alerts],
+        "alert": [a[3] for a in alerts],
+    }
+    return pa.Table.from_pydict(rows, schema=ALERT_SCHEMA)
+
+
+def _as_arrow_table(table) -> pa.Table:
+    """A pyarrow Table from what data people hold: pyarrow, pandas or Polars."""
+    if isinstance(table, pa.Table):
+        return table
+    if isinstance(table, pa.RecordBatch):
+        return pa.Table.from_batches([table])
+    if hasattr(table, "to_arrow"):  # Polars
+        return table.to_arrow()
+    if hasattr(table, "to_records") and hasattr(table, "columns"):  # pandas
+        return pa.Table.from_pandas(table, preserve_index=False)
+    raise ValueError(f"expected a pyarrow, pandas or Polars table, not {type(table).__name__}")
+
+
+def _query_columns(table: pa.Table, client: str, ts: str, query: str, rcode: Optional[str]):
+    """The client, time, name and answer code columns as single arrays of the types the native
+    code reads: strings, float64 seconds, strings, strings (all null without `rcode`)."""
+    for name in [client, ts, query] + ([rcode] if rcode is not None else []):
+        if name not in table.column_names:
+            raise ValueError(f"no column `{name}` in {table.column_names}")
+    n = table.num_rows
+    times = table.column(ts).combine_chunks()
+    if pa.types.is_timestamp(times.type):
+        per_second = {"s": 1, "ms": 1e3, "us": 1e6, "ns": 1e9}[times.type.unit]
+        times = pc.divide(times.cast(pa.int64()).cast(pa.float64()), per_second)
+    elif pa.types.is_string(times.type) or pa.types.is_large_string(times.type):
+        try:
+            times = times.cast(pa.float64())
+        except pa.ArrowInvalid as e:
+            raise ValueError(f"`{ts}` must hold seconds since the epoch: {e}") from None
+    elif pa.types.is_integer(times.type) or pa.types.is_floating(times.type):
+        times = times.cast(pa.float64())
+    else:
+        raise ValueError(f"`{ts}` must be seconds or a timestamp, not {times.type}")
+
+    def text(name):
+        if name is None:
+            return pa.nulls(n, pa.string())
+        column = table.column(name).combine_chunks()
+        try:
+            return column.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise ValueError(f"`{name}` cannot be read as text: {e}") from None
+
+    return text(client), times, text(query), text(rcode)
+
+
+def _strings(array: pa.Array) -> tuple:
+    """A string array's buffers as the native code takes them."""
+    validity, offsets, data = array.buffers()
+    return (
+        array.offset,
+        None if validity is None else validity.to_pybytes(),
+        offsets.to_pybytes(),
+        b"" if data is None else data.to_pybytes(),
+    )
+
+
+def _values(array: pa.Array) -> tuple:
+    """A fixed-width number array's values buffer as the native code takes it."""
+    return (array.offset, array.buffers()[1].to_pybytes())
