@@ -185,7 +185,7 @@ impl Parser {
         let cells: Vec<&str> = line.split('\t').collect();
         let cell = |i: Option<usize>| {
             i.and_then(|i| cells.get(i))
-                .filter(|c| !matches!(**c, "-" | "(empty)"))
+                .filter(|c| !is_unset(c))
                 .map(|c| (*c).to_owned())
         };
         match cell(Some(columns.query)) {
@@ -544,6 +544,12 @@ fn plain_line(line: &str) -> Parsed {
         name: without_root_dot(name),
         rcode: None,
     })
+}
+
+/// Whether a Zeek TSV cell is one of Zeek's marks for a field with no value (`-`, `(empty)`),
+/// which tables read from such logs carry as text.
+pub fn is_unset(cell: &str) -> bool {
+    matches!(cell, "-" | "(empty)")
 }
 
 /// Logs write fully qualified names with the root's dot (`example.com.`); the root alone stays.

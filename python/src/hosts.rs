@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use burn::backend::Flex;
-use dnswatch::dnslog::without_root_dot;
+use dnswatch::dnslog::{is_unset, without_root_dot};
 use dnswatch::hosts::{Alert, HostAlert, HostRules, HostTracker, NameScore};
 use dnswatch::network::{FailedName, Position};
 use dnswatch::rates::{Bucket, CATEGORIES};
@@ -97,6 +97,12 @@ impl<'a> StrView<'a> {
         Some(String::from_utf8_lossy(
             self.data.get(start..end).unwrap_or_default(),
         ))
+    }
+
+    /// The cell as a log's value: none when null or one of Zeek's marks for no value (`-`), as
+    /// `monitor`'s Zeek reader takes them, for tables read from Zeek's TSV logs.
+    fn value(&self, i: usize) -> Option<Cow<'a, str>> {
+        self.get(i).filter(|cell| !is_unset(cell))
     }
 }
 
@@ -210,7 +216,7 @@ pub fn judge_table(
     let mut skipped = 0;
     for (i, &t) in times.iter().enumerate() {
         let valid = time_valid.is_none_or(|v| bit(v, time.0 + i)) && t.is_finite();
-        match (clients.get(i), queries.get(i)) {
+        match (clients.value(i), queries.value(i)) {
             (Some(c), Some(q)) if valid && !q.is_empty() => rows.push((
                 Position {
                     time: t,
@@ -218,7 +224,7 @@ pub fn judge_table(
                 },
                 c.into_owned(),
                 without_root_dot(&q),
-                rcodes.get(i).map(Cow::into_owned),
+                rcodes.value(i).map(Cow::into_owned),
             )),
             _ => skipped += 1,
         }
@@ -350,6 +356,10 @@ impl NativeHosts {
         p_dga: Numbers,
         family: Strings,
     ) -> PyResult<JudgedRow> {
+        if is_unset(&client) {
+            // No client (Zeek's `-`): `monitor` judges no host for such lines either.
+            return Ok(Default::default());
+        }
         let times = numbers(py, &time, len, f64::from_le_bytes)?;
         let seqs = numbers(py, &seq, len, i64::from_le_bytes)?;
         let ps = numbers(py, &p_dga, len, f32::from_le_bytes)?;
@@ -366,7 +376,7 @@ impl NativeHosts {
                     .unwrap_or_default()
             })
             .collect();
-        let codes: Vec<Option<Cow<str>>> = (0..len).map(|i| rcodes.get(i)).collect();
+        let codes: Vec<Option<Cow<str>>> = (0..len).map(|i| rcodes.value(i)).collect();
         let lookups: Vec<Lookup> = (0..len)
             .map(|i| Lookup {
                 position: Position {

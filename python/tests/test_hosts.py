@@ -150,6 +150,40 @@ def test_pandas_and_polars_tables_and_timestamps_give_the_same_alerts(network):
     assert alerts_of(detector.hosts(polars.from_arrow(table))) == expected
 
 
+def test_a_zeek_log_read_as_text_gives_monitors_alerts(dga_bin, tmp_path):
+    """Zeek's TSV marks a field with no value `-`: read as text, as from a log whose sensor saw
+    only the queries, `-` answer codes mean an unknown outcome, as they do to `monitor` (read as
+    a code, they would count as answered and the infected host would not be alerted)."""
+    import gzip
+
+    from dga_detect import Detector
+
+    path = REPO.parent / "shared/data/infected/bedep-mta-2015-10-12-angler.from-pcap.log.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        fields = None
+        cells = []
+        for line in f.read().splitlines():
+            if line.startswith("#fields"):
+                fields = line.split("\t")[1:]
+            elif line and not line.startswith("#"):
+                cells.append(dict(zip(fields, line.split("\t"))))
+    rows = [(float(c["ts"]), c["id.orig_h"], c["query"], "-") for c in cells]
+    log = tmp_path / "queries-only.log"
+    write_zeek(log, rows)
+    expected = monitor(dga_bin, log)
+    assert [a["client"] for a in expected] == ["192.168.122.31"], expected
+    table = pa.table(
+        {
+            "ts": [f"{r[0]:.6f}" for r in rows],
+            "id.orig_h": [r[1] for r in rows],
+            "query": [r[2] for r in rows],
+            "rcode_name": [r[3] for r in rows],
+        }
+    )
+    alerts = Detector().hosts(table, client="id.orig_h", rcode="rcode_name")
+    assert alerts_of(alerts) == expected
+
+
 def test_bad_rows_are_skipped_and_said_and_bad_columns_refused():
     from dga_detect import Detector
 
@@ -171,5 +205,9 @@ def test_bad_rows_are_skipped_and_said_and_bad_columns_refused():
     bad_time = table.set_column(0, "ts", pa.array(["noon", "", "x", "y"]))
     with pytest.raises(ValueError, match="seconds since the epoch"):
         detector.hosts(bad_time)
+    # Some unreadable times (an anonymised `XXXXXXXXXX.XXXXXX`): those rows are skipped.
+    some = table.set_column(0, "ts", pa.array(["1.0", "XXXXXXXXXX.XXXXXX", "3.0", "4.0"]))
+    with pytest.warns(UserWarning, match="3 rows"):
+        assert detector.hosts(some).num_rows == 0
     with pytest.raises(ValueError, match="pyarrow, pandas or Polars"):
         detector.hosts([("10.0.0.1", "example.com")])

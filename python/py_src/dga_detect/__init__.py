@@ -245,7 +245,12 @@ def _query_columns(table: pa.Table, client: str, ts: str, query: str, rcode: Opt
         try:
             times = times.cast(pa.float64())
         except pa.ArrowInvalid as e:
-            raise ValueError(f"`{ts}` must hold seconds since the epoch: {e}") from None
+            # Text that is not all numbers: unreadable times become nulls (their rows are
+            # skipped and counted), unless none is readable, when the column is not times.
+            parsed = [_seconds(t) for t in times.to_pylist()]
+            if all(t is None for t in parsed):
+                raise ValueError(f"`{ts}` must hold seconds since the epoch: {e}") from None
+            times = pa.array(parsed, pa.float64())
     elif pa.types.is_integer(times.type) or pa.types.is_floating(times.type):
         times = times.cast(pa.float64())
     else:
@@ -261,6 +266,14 @@ def _query_columns(table: pa.Table, client: str, ts: str, query: str, rcode: Opt
             raise ValueError(f"`{name}` cannot be read as text: {e}") from None
 
     return text(client), times, text(query), text(rcode)
+
+
+def _seconds(text: Optional[str]) -> Optional[float]:
+    """A time written as seconds, or None when it is not one."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def _strings(array: pa.Array) -> tuple:

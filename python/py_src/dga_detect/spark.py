@@ -207,7 +207,9 @@ def hosts(
     if isinstance(df.schema[ts].dataType, TimestampType):
         seconds = F.unix_micros(col(ts)) / 1e6
     else:
-        seconds = col(ts).cast("double")
+        # Unreadable times become nulls, left out with the rows lacking one (a plain cast fails
+        # the job on the first under ANSI mode, Spark 4's default).
+        seconds = col(ts).try_cast("double")
     answer = col(rcode).cast("string") if rcode is not None else F.lit(None).cast("string")
     rows = (
         df.select(
