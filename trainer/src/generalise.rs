@@ -9,6 +9,7 @@
 //! here (docs/results.md, "Generalisation").
 
 use std::collections::{BTreeMap, HashSet};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -77,6 +78,15 @@ pub struct GeneraliseArgs {
     /// measuring what comes after the transformer in minutes.
     #[arg(long)]
     transformers: Option<PathBuf>,
+    /// Names a large resolver answers (one per line, plain or `.gz`). Their registrable domains
+    /// that share no label with a fold's training names join its test set as one more held-out
+    /// benign source (`resolver`), in every fold: measured, and weighed in choosing the decision
+    /// shift on the other folds, never trained on. `none` leaves them out.
+    #[arg(
+        long,
+        default_value = "../shared/data/fqdn/umbrella-2026-07-dev-half.txt.gz"
+    )]
+    fqdn: PathBuf,
     #[command(flatten)]
     part: PartArgs,
     #[command(flatten)]
@@ -103,6 +113,9 @@ pub struct Row {
     pub mean_family_recall: f64,
     /// Recall at 0.5 per held-out family.
     pub families: BTreeMap<String, f64>,
+    /// False-positive rate at 0.5 per held-out benign source.
+    #[serde(default)]
+    pub sources: BTreeMap<String, f64>,
 }
 
 /// Rows saved before a column existed show a dash there.
@@ -142,6 +155,11 @@ impl Row {
             fpr,
             mean_family_recall: families.values().sum::<f64>() / families.len().max(1) as f64,
             families,
+            sources: report
+                .sources
+                .iter()
+                .map(|s| (s.source.clone(), s.fpr))
+                .collect(),
         }
     }
 }
@@ -185,6 +203,7 @@ pub fn run(args: GeneraliseArgs) -> Result<()> {
     let tokeniser = Tokeniser::new(model.tokeniser.clone());
     let examples = crate::inputs::load_examples(&args.data, None, &tokeniser)?;
     check_folds(&examples)?;
+    let resolver = resolver_names(&args.fqdn, &tokeniser)?;
     let lexicon = args.words.load()?;
     // The baseline reads the registrable label alone, as the reference regression does.
     let label_tokeniser = Tokeniser::new(model_core::TokeniserConfig {
@@ -204,7 +223,7 @@ pub fn run(args: GeneraliseArgs) -> Result<()> {
             results.push(result);
             continue;
         }
-        let data = FoldData::new(fold, &examples, &args);
+        let data = FoldData::new(fold, &examples, &resolver, &args);
         eprintln!(
             "fold {}: training on {} names ({} for validation); testing on {} DGA names of {} families and {} benign names of {} lists",
             fold.name,
@@ -248,6 +267,53 @@ pub fn run(args: GeneraliseArgs) -> Result<()> {
     Ok(())
 }
 
+/// The benign source resolver names are measured as (see `--fqdn`).
+pub const RESOLVER_SOURCE: &str = "resolver";
+
+/// The distinct registrable domains of the names in `path` (one per line, plain or `.gz`) as
+/// benign test names of source [`RESOLVER_SOURCE`]: read as a registrable domain is, so the
+/// model sees them as it sees the labelled lists' names. Names no DGA could use (set aside by
+/// the suffix rules) and lines that are not names are left out. None for `none`.
+fn resolver_names(path: &Path, tokeniser: &Tokeniser) -> Result<Vec<Example>> {
+    if path == Path::new("none") {
+        return Ok(Vec::new());
+    }
+    let reader = labelled::data::open(path)
+        .context("the resolver's names (--fqdn; `--fqdn none` leaves them out)")?;
+    let mut domains: HashSet<String> = HashSet::new();
+    let mut names = Vec::new();
+    let mut lines = 0;
+    for line in reader.lines() {
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+        let name = line.trim();
+        if name.is_empty() || name.starts_with('#') {
+            continue;
+        }
+        lines += 1;
+        let Ok(domain) = model_core::normalise::normalise(name) else {
+            continue;
+        };
+        if !domains.insert(domain.registrable_domain.clone()) {
+            continue;
+        }
+        if let Ok(registrable) = model_core::normalise::normalise(&domain.registrable_domain) {
+            names.push(Example::of(
+                &registrable,
+                tokeniser,
+                false,
+                "legit",
+                RESOLVER_SOURCE,
+            ));
+        }
+    }
+    eprintln!(
+        "{}: {} registrable domains of {lines} names, held out of every fold",
+        path.display(),
+        names.len()
+    );
+    Ok(names)
+}
+
 /// A fold's three sets. Training and validation never hold a held-out family or source, and
 /// no test name shares its registrable label with a training or validation name, so benign test
 /// names are the lists' long tail rather than brands the model saw under another suffix.
@@ -258,7 +324,8 @@ struct FoldData {
 }
 
 impl FoldData {
-    fn new(fold: &Fold, examples: &[Example], args: &GeneraliseArgs) -> Self {
+    /// `resolver`: names a large resolver answers, held out of every fold (see `--fqdn`).
+    fn new(fold: &Fold, examples: &[Example], resolver: &[Example], args: &GeneraliseArgs) -> Self {
         let held = |e: &Example| {
             if e.is_dga {
                 fold.families.contains(&e.family.as_str())
@@ -276,7 +343,7 @@ impl FoldData {
         train.extend(splits.test);
         let seen: HashSet<&str> = train.iter().chain(&val).map(|e| e.key.as_str()).collect();
         let mut by_family: BTreeMap<String, Vec<Example>> = BTreeMap::new();
-        for e in held_out {
+        for e in held_out.into_iter().chain(resolver.iter().cloned()) {
             if !seen.contains(e.key.as_str()) {
                 by_family.entry(e.family.clone()).or_default().push(e);
             }
@@ -767,30 +834,40 @@ fn render_fold(result: &FoldResult) -> String {
         out += &render_row(row);
         out.push('\n');
     }
-    out += "recall at 0.5 per held-out family (";
-    out += &result
+    out += &per_key(result, "recall at 0.5 per held-out family", |r| &r.families);
+    out += &per_key(
+        result,
+        "false-positive rate at 0.5 per held-out benign source",
+        |r| &r.sources,
+    );
+    out
+}
+
+/// One line per family or source: each model's figure for it, in the rows' order.
+fn per_key(
+    result: &FoldResult,
+    title: &str,
+    figures: fn(&Row) -> &BTreeMap<String, f64>,
+) -> String {
+    let rows: Vec<&Row> = result
         .rows
         .iter()
-        .filter(|r| !r.families.is_empty())
-        .map(|r| r.model.as_str())
-        .collect::<Vec<_>>()
-        .join(" / ");
-    out += "):\n";
-    if let Some(first) = result.rows.first() {
-        for family in first.families.keys() {
-            let recalls: Vec<String> = result
-                .rows
-                .iter()
-                .filter(|r| !r.families.is_empty())
-                .map(|r| {
-                    format!(
-                        "{:.1}%",
-                        100.0 * r.families.get(family).copied().unwrap_or(f64::NAN)
-                    )
-                })
-                .collect();
-            out += &format!("  {family}: {}\n", recalls.join(" / "));
-        }
+        .filter(|r| !figures(r).is_empty())
+        .collect();
+    let Some(first) = rows.first() else {
+        return String::new();
+    };
+    let models: Vec<&str> = rows.iter().map(|r| r.model.as_str()).collect();
+    let mut out = format!("{title} ({}):\n", models.join(" / "));
+    for key in figures(first).keys() {
+        let values: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let value = figures(r).get(key).copied().unwrap_or(f64::NAN);
+                format!("{:.1}%", 100.0 * value)
+            })
+            .collect();
+        out += &format!("  {key}: {}\n", values.join(" / "));
     }
     out
 }
@@ -809,6 +886,7 @@ fn render_summary(results: &[FoldResult]) -> String {
         results.len(),
         names.join(", ")
     );
+    let mut by_source = Vec::new();
     for model in models {
         let rows: Vec<&Row> = results
             .iter()
@@ -826,11 +904,51 @@ fn render_summary(results: &[FoldResult]) -> String {
             fpr: mean(|r| r.fpr),
             mean_family_recall: mean(|r| r.mean_family_recall),
             families: BTreeMap::new(),
+            sources: BTreeMap::new(),
         };
         out += &render_row(&summary);
         out.push('\n');
+        by_source.push((summary.model, by_source_means(&rows)));
+    }
+    out += "\nfalse-positive rate at 0.5 by benign source, mean over folds:\n";
+    out += "| model | the fold's held-out lists | names a resolver answers |\n|---|---:|---:|\n";
+    for (model, (lists, resolver)) in by_source {
+        out += &format!(
+            "| {model} | {} | {} |\n",
+            cell(lists, 100.0, 2, "%"),
+            cell(resolver, 100.0, 2, "%")
+        );
     }
     out
+}
+
+/// A model's false-positive rates at 0.5 over its folds: on each fold's own held-out lists
+/// (their mean), and on the resolver's names; each the mean over the folds that have it.
+fn by_source_means(rows: &[&Row]) -> (f64, f64) {
+    let mean = |values: Vec<f64>| {
+        if values.is_empty() {
+            f64::NAN
+        } else {
+            values.iter().sum::<f64>() / values.len() as f64
+        }
+    };
+    let lists = rows
+        .iter()
+        .filter_map(|r| {
+            let own: Vec<f64> = r
+                .sources
+                .iter()
+                .filter(|(s, _)| s.as_str() != RESOLVER_SOURCE)
+                .map(|(_, f)| *f)
+                .collect();
+            (!own.is_empty()).then(|| mean(own))
+        })
+        .collect();
+    let resolver = rows
+        .iter()
+        .filter_map(|r| r.sources.get(RESOLVER_SOURCE).copied())
+        .collect();
+    (mean(lists), mean(resolver))
 }
 
 /// Refuses a benchmark whose folds name nothing in the data (another data set, say).
@@ -949,7 +1067,12 @@ mod tests {
         // A brand in both benign lists: seen in training, so not a test name.
         examples.push(example("b1", "legit", "andrewaeva/DGA:opendns-top"));
         let args = GeneraliseArgs::parse_from_for_tests();
-        let data = FoldData::new(fold, &examples, &args);
+        // Names a resolver answers: one whose label training saw, one it did not.
+        let resolver = [
+            example("b2", "legit", RESOLVER_SOURCE),
+            example("r1", "legit", RESOLVER_SOURCE),
+        ];
+        let data = FoldData::new(fold, &examples, &resolver, &args);
         assert!(
             data.train
                 .iter()
@@ -960,8 +1083,13 @@ mod tests {
             data.test.iter().filter(|e| e.family == "matsnu").count(),
             200
         );
-        assert_eq!(data.test.iter().filter(|e| !e.is_dga).count(), 200);
-        assert!(data.test.iter().all(|e| e.key != "b1"));
+        assert_eq!(data.test.iter().filter(|e| !e.is_dga).count(), 201);
+        assert!(data.test.iter().all(|e| e.key != "b1" && e.key != "b2"));
+        assert!(
+            data.test
+                .iter()
+                .any(|e| e.key == "r1" && e.source == RESOLVER_SOURCE)
+        );
         assert_eq!(data.train.len() + data.val.len(), 400);
     }
 
