@@ -337,10 +337,6 @@ impl HostTracker {
         self
     }
 
-    pub fn network(&self) -> &Network {
-        &self.network
-    }
-
     pub fn network_mut(&mut self) -> &mut Network {
         &mut self.network
     }
@@ -348,9 +344,7 @@ impl HostTracker {
     /// Whether `client`'s evidence in its window leans towards infection (its ratio is above
     /// zero): what makes a host that shares failed names part of a campaign.
     pub fn leaning(&self, client: &str) -> bool {
-        self.hosts
-            .get(&key_of(client))
-            .is_some_and(|h| h.ratio() > 0.0)
+        leans(&self.hosts, client)
     }
 
     /// The ratio that alerts.
@@ -476,7 +470,7 @@ impl HostTracker {
                         &score.registrable_domain,
                         score.p_dga,
                         time,
-                        |c| hosts.get(&key_of(c)).is_some_and(|h| h.ratio() > 0.0),
+                        |c| leans(hosts, c),
                     ) {
                         alerts.push(Alert::Campaign(campaign));
                     }
@@ -527,7 +521,7 @@ impl HostTracker {
                     &score.registrable_domain,
                     score.p_dga,
                     time,
-                    |c| hosts.get(&key_of(c)).is_some_and(|h| h.ratio() > 0.0),
+                    |c| leans(hosts, c),
                 ) {
                     alerts.push(Alert::Campaign(campaign));
                 }
@@ -753,6 +747,11 @@ fn link_one(host: &mut Host, i: usize, shared: &[String]) {
     host.named[i].category = category;
     host.recount(seen.category, category);
     host.seen.insert(key, Seen { category, ..seen });
+}
+
+/// Whether `client`'s window leans towards infection (see [`HostTracker::leaning`]).
+fn leans(hosts: &FxHashMap<u64, Host>, client: &str) -> bool {
+    hosts.get(&key_of(client)).is_some_and(|h| h.ratio() > 0.0)
 }
 
 fn outcome_of(rcode: Option<&str>) -> Outcome {

@@ -194,6 +194,7 @@ def hosts(
             raise ValueError(f"no column `{name}` in {df.columns}")
     if max_passes < 2:
         raise ValueError(f"max_passes must be at least 2 (the first starts from nothing), not {max_passes}")
+    # The risk bands (0.8, 0.6: `Detector`'s defaults) do not enter the host rule.
     options = (weights, tuple(allow), shipped_allow, 0.8, 0.6, threads)
     blob = None
     if weights is not None:
