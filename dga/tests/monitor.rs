@@ -50,6 +50,23 @@ fn wait_for(path: &Path, count: usize) -> Vec<Value> {
 const ZEEK_HEADER: &str =
     "#separator \\x09\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tquery\tqtype_name\n";
 
+/// `dga monitor` following `args`, writing name alerts to `out`, polling every 50 ms, without
+/// summaries.
+fn watch(args: &[&str], out: &Path) -> Running {
+    let mut args = args.to_vec();
+    args.extend([
+        "--alerts",
+        out.to_str().unwrap(),
+        "--poll-ms",
+        "50",
+        "--summary-s",
+        "0",
+        "--alert-on",
+        "names",
+    ]);
+    Running(monitor(&args).stderr(Stdio::null()).spawn().unwrap())
+}
+
 fn zeek(ts: &str, client: &str, name: &str) -> String {
     format!("{ts}\tC{ts}\t{client}\t5353\t{name}\tA\n")
 }
@@ -75,24 +92,14 @@ fn follows_a_growing_rotating_log_and_resumes_after_a_restart() {
     );
     append(&log, ZEEK_HEADER);
     let start = || {
-        Running(
-            monitor(&[
+        watch(
+            &[
                 log.to_str().unwrap(),
                 "--from-start",
                 "--state",
                 state.to_str().unwrap(),
-                "--alerts",
-                out.to_str().unwrap(),
-                "--poll-ms",
-                "50",
-                "--summary-s",
-                "0",
-                "--alert-on",
-                "names",
-            ])
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            ],
+            &out,
         )
     };
     let running = start();
@@ -141,22 +148,7 @@ fn a_log_that_does_not_exist_yet_is_waited_for_not_refused() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let (log, out) = (dir.join("dns.log"), dir.join("alerts.jsonl"));
-    let running = Running(
-        monitor(&[
-            log.to_str().unwrap(),
-            "--alerts",
-            out.to_str().unwrap(),
-            "--poll-ms",
-            "50",
-            "--summary-s",
-            "0",
-            "--alert-on",
-            "names",
-        ])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap(),
-    );
+    let running = watch(&[log.to_str().unwrap()], &out);
     std::thread::sleep(Duration::from_millis(500));
     append(&log, ZEEK_HEADER);
     append(&log, &zeek("1.0", "10.0.0.5", "xjkd8f2hqzpv.com"));

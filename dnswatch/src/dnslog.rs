@@ -195,7 +195,7 @@ impl Parser {
                     time: timestamp.as_deref().and_then(parse_time),
                     timestamp,
                     client: cell(columns.client),
-                    name: without_root_dot(&name),
+                    name: without_root_dot(&name).to_owned(),
                     rcode: cell(columns.rcode),
                 })
             }
@@ -231,7 +231,7 @@ impl Parser {
                     time: timestamp.as_deref().and_then(parse_time),
                     timestamp,
                     client: text(&fields, &JSON_CLIENT_FIELDS),
-                    name: without_root_dot(&name),
+                    name: without_root_dot(&name).to_owned(),
                     // Zeek's numeric `rcode` is not a name; `rcode_name` comes first.
                     rcode: text(&fields, &JSON_RCODE_FIELDS)
                         .filter(|r| !r.bytes().all(|b| b.is_ascii_digit())),
@@ -276,14 +276,14 @@ fn suricata_event(fields: &Map<String, Value>) -> Parsed {
             time,
             timestamp,
             client: text(fields, &["src_ip"]),
-            name: without_root_dot(&name),
+            name: without_root_dot(&name).to_owned(),
             rcode: None,
         }),
         ("answer" | "response", Some(name)) => match text(dns, &["rcode"]) {
             Some(rcode) => Parsed::Answer(Answer {
                 time,
                 client: text(fields, &["dest_ip"]),
-                name: without_root_dot(&name),
+                name: without_root_dot(&name).to_owned(),
                 rcode,
             }),
             None => Parsed::Skip,
@@ -425,7 +425,7 @@ fn dnsmasq_line(line: &str) -> Parsed {
             timestamp,
             time,
             client,
-            name: without_root_dot(name),
+            name: without_root_dot(name).to_owned(),
             rcode: None,
         });
     }
@@ -440,7 +440,7 @@ fn dnsmasq_line(line: &str) -> Parsed {
         return Parsed::Answer(Answer {
             time,
             client: None,
-            name: without_root_dot(name),
+            name: without_root_dot(name).to_owned(),
             rcode: rcode.to_owned(),
         });
     }
@@ -467,7 +467,7 @@ fn bind_line(line: &str) -> Parsed {
         timestamp,
         time,
         client,
-        name: without_root_dot(name),
+        name: without_root_dot(name).to_owned(),
         rcode: None,
     })
 }
@@ -503,7 +503,7 @@ fn coredns_line(line: &str) -> Parsed {
         timestamp,
         time,
         client: Some(client.trim_matches(['[', ']']).to_owned()),
-        name: without_root_dot(name),
+        name: without_root_dot(name).to_owned(),
         rcode: tail.split_whitespace().next().map(str::to_owned),
     })
 }
@@ -527,7 +527,7 @@ fn unbound_line(line: &str) -> Parsed {
         timestamp,
         time,
         client: Some(words[0].to_owned()),
-        name: without_root_dot(words[1]),
+        name: without_root_dot(words[1]).to_owned(),
         rcode: words.get(4).map(|r| (*r).to_owned()),
     })
 }
@@ -541,7 +541,7 @@ fn plain_line(line: &str) -> Parsed {
         timestamp: None,
         time: None,
         client: None,
-        name: without_root_dot(name),
+        name: without_root_dot(name).to_owned(),
         rcode: None,
     })
 }
@@ -553,10 +553,10 @@ pub fn is_unset(cell: &str) -> bool {
 }
 
 /// Logs write fully qualified names with the root's dot (`example.com.`); the root alone stays.
-pub fn without_root_dot(name: &str) -> String {
+pub fn without_root_dot(name: &str) -> &str {
     match name.strip_suffix('.') {
-        Some(stripped) if !stripped.is_empty() => stripped.to_owned(),
-        _ => name.to_owned(),
+        Some(stripped) if !stripped.is_empty() => stripped,
+        _ => name,
     }
 }
 

@@ -135,7 +135,9 @@ impl Network {
         match self {
             Network::Live { shared, .. } => shared.popular(key, client, time),
             Network::Given(given) => {
-                if given.record.popular_asked.insert(registrable.to_owned()) {
+                // Asked once a window per name and host: only the first time is recorded.
+                if !given.record.popular_asked.contains(registrable) {
+                    given.record.popular_asked.insert(registrable.to_owned());
                     given
                         .record
                         .popular

@@ -104,6 +104,15 @@ impl<'a> StrView<'a> {
     fn value(&self, i: usize) -> Option<Cow<'a, str>> {
         self.get(i).filter(|cell| !is_unset(cell))
     }
+
+    /// The cell as a queried name: a value, without the root's dot, as the log parsers give
+    /// names; borrowed from the buffer when it is valid UTF-8.
+    fn name(&self, i: usize) -> Option<Cow<'a, str>> {
+        self.value(i).map(|cell| match cell {
+            Cow::Borrowed(text) => Cow::Borrowed(without_root_dot(text)),
+            Cow::Owned(text) => Cow::Owned(without_root_dot(&text).to_owned()),
+        })
+    }
 }
 
 /// `len` numbers of `WIDTH` bytes from `column`, read by `read`.
@@ -153,11 +162,11 @@ pub fn lexicon(detector: &Detector<Flex>) -> Option<Arc<Lexicon>> {
 fn evidence(
     detector: &Detector<Flex>,
     threads: usize,
-    names: &[Option<String>],
+    names: &[Option<&str>],
 ) -> Vec<Option<NameScore>> {
     let mut distinct: HashMap<&str, usize> = HashMap::new();
     let mut order: Vec<&str> = Vec::new();
-    for name in names.iter().flatten() {
+    for &name in names.iter().flatten() {
         distinct.entry(name).or_insert_with(|| {
             order.push(name);
             order.len() - 1
@@ -176,7 +185,7 @@ fn evidence(
         .collect();
     names
         .iter()
-        .map(|name| name.as_deref().and_then(|n| scores[distinct[n]].clone()))
+        .map(|name| name.and_then(|n| scores[distinct[n]].clone()))
         .collect()
 }
 
@@ -193,7 +202,7 @@ fn alert_row(alert: &Alert) -> AlertRow {
 }
 
 /// `Detector.hosts`: one pass over the rows in log order (time, then row), the network's facts
-/// learned as they come, as `monitor` does. Rows without a client, a time or a name are
+/// learned as they come, as `monitor` does. Rows without a client, a finite time or a name are
 /// skipped and counted.
 #[allow(clippy::too_many_arguments)]
 pub fn judge_table(
@@ -204,7 +213,6 @@ pub fn judge_table(
     len: usize,
     client: &Strings,
     time: &Numbers,
-    time_valid: Option<&[u8]>,
     query: &Strings,
     rcode: &Strings,
 ) -> PyResult<(Vec<AlertRow>, usize)> {
@@ -215,22 +223,21 @@ pub fn judge_table(
     let mut rows = Vec::with_capacity(len);
     let mut skipped = 0;
     for (i, &t) in times.iter().enumerate() {
-        let valid = time_valid.is_none_or(|v| bit(v, time.0 + i)) && t.is_finite();
-        match (clients.value(i), queries.value(i)) {
-            (Some(c), Some(q)) if valid && !q.is_empty() => rows.push((
+        match (clients.value(i), queries.name(i)) {
+            (Some(c), Some(q)) if t.is_finite() && !q.is_empty() => rows.push((
                 Position {
                     time: t,
                     seq: i as i64,
                 },
-                c.into_owned(),
-                without_root_dot(&q),
-                rcodes.value(i).map(Cow::into_owned),
+                c,
+                q,
+                rcodes.value(i),
             )),
             _ => skipped += 1,
         }
     }
     rows.sort_by(|a, b| a.0.order(&b.0));
-    let names: Vec<Option<String>> = rows.iter().map(|r| Some(r.2.clone())).collect();
+    let names: Vec<Option<&str>> = rows.iter().map(|r| Some(r.2.as_ref())).collect();
     let alerts = py.detach(|| {
         let scores = evidence(detector, threads, &names);
         let mut tracker = HostTracker::new(rules).with_lexicon(lexicon(detector));
@@ -256,9 +263,8 @@ pub fn name_evidence(
     names: &Strings,
 ) -> PyResult<EvidenceColumns> {
     let view = StrView::new(py, names, len)?;
-    let names: Vec<Option<String>> = (0..len)
-        .map(|i| view.get(i).map(|n| without_root_dot(&n)))
-        .collect();
+    let names: Vec<Option<Cow<str>>> = (0..len).map(|i| view.name(i)).collect();
+    let names: Vec<Option<&str>> = names.iter().map(Option::as_deref).collect();
     let scores = py.detach(|| evidence(detector, threads, &names));
     let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for score in scores {
@@ -280,8 +286,8 @@ pub fn name_evidence(
     Ok(columns)
 }
 
-/// The network's facts a pass of `spark.hosts` judges clients against, with the rules and the
-/// word graph's dictionaries: one per Python worker and pass.
+/// The rules and the word graph's dictionaries `spark.hosts` judges clients with, and the
+/// network's facts of one pass.
 #[pyclass(frozen)]
 pub struct NativeHosts {
     rules: HostRules,
@@ -292,23 +298,32 @@ pub struct NativeHosts {
 
 #[pymethods]
 impl NativeHosts {
-    /// `weights`: a `.dgaw` file's bytes (None: the shipped model), for its dictionaries.
-    /// `history`: (stretch, counts by category); `popular`: (registrable domain, time, seq) of
-    /// the lookup that made each name popular.
+    /// `weights`: a `.dgaw` file's bytes (None: the shipped model), for its dictionaries; no
+    /// facts yet (see [`NativeHosts::given`]). Made once per Python worker.
     #[new]
-    #[pyo3(signature = (weights, window_s, budget, history, popular))]
-    fn new(
-        weights: Option<&[u8]>,
-        window_s: f64,
-        budget: f64,
-        history: Vec<(i64, Vec<u32>)>,
-        popular: Vec<(String, f64, i64)>,
-    ) -> PyResult<Self> {
+    #[pyo3(signature = (weights, window_s, budget))]
+    fn new(weights: Option<&[u8]>, window_s: f64, budget: f64) -> PyResult<Self> {
         let detector = Detector::<Flex>::from_weights(
             weights.unwrap_or(crate::SHIPPED_WEIGHTS),
             Default::default(),
         )
         .map_err(|e| PyValueError::new_err(format!("the weights are not usable: {e}")))?;
+        Ok(Self {
+            rules: rules(window_s, budget)?,
+            lexicon: lexicon(&detector),
+            history: BTreeMap::new(),
+            popular: Arc::default(),
+        })
+    }
+
+    /// The same rules and dictionaries with one pass's facts: `history`, (stretch, counts by
+    /// category); `popular`, (registrable domain, time, seq) of the lookup that made each name
+    /// popular.
+    fn given(
+        &self,
+        history: Vec<(i64, Vec<u32>)>,
+        popular: Vec<(String, f64, i64)>,
+    ) -> PyResult<Self> {
         let mut buckets = BTreeMap::new();
         for (bucket, counts) in history {
             let counts: Bucket = counts.try_into().map_err(|c: Vec<u32>| {
@@ -320,8 +335,8 @@ impl NativeHosts {
             buckets.insert(bucket, counts);
         }
         Ok(Self {
-            rules: rules(window_s, budget)?,
-            lexicon: lexicon(&detector),
+            rules: self.rules,
+            lexicon: self.lexicon.clone(),
             history: buckets,
             popular: Arc::new(
                 popular
@@ -368,13 +383,8 @@ impl NativeHosts {
         let registrables = StrView::new(py, &registrable, len)?;
         let labels = StrView::new(py, &label, len)?;
         let families = StrView::new(py, &family, len)?;
-        let names: Vec<String> = (0..len)
-            .map(|i| {
-                queries
-                    .get(i)
-                    .map(|q| without_root_dot(&q))
-                    .unwrap_or_default()
-            })
+        let names: Vec<Cow<str>> = (0..len)
+            .map(|i| queries.name(i).unwrap_or_default())
             .collect();
         let codes: Vec<Option<Cow<str>>> = (0..len).map(|i| rcodes.value(i)).collect();
         let lookups: Vec<Lookup> = (0..len)

@@ -125,14 +125,13 @@ impl NativeDetector {
     /// Host and campaign alerts over a table of queries, in one pass as `dga monitor` reads a
     /// log (see `hosts::judge_table`); also the number of rows skipped.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (len, client, time, time_valid, query, rcode, window_s, budget))]
+    #[pyo3(signature = (len, client, time, query, rcode, window_s, budget))]
     fn hosts(
         &self,
         py: Python<'_>,
         len: usize,
         client: hosts::Strings,
         time: hosts::Numbers,
-        time_valid: Option<&[u8]>,
         query: hosts::Strings,
         rcode: hosts::Strings,
         window_s: f64,
@@ -147,7 +146,6 @@ impl NativeDetector {
             len,
             &client,
             &time,
-            time_valid,
             &query,
             &rcode,
         )

@@ -146,7 +146,6 @@ class Detector:
             len(columns[0]),
             _strings(columns[0]),
             _values(columns[1]),
-            None if columns[1].buffers()[0] is None else columns[1].buffers()[0].to_pybytes(),
             _strings(columns[2]),
             _strings(columns[3]),
             window_s,
@@ -232,7 +231,8 @@ def _as_arrow_table(table) -> pa.Table:
 
 def _query_columns(table: pa.Table, client: str, ts: str, query: str, rcode: Optional[str]):
     """The client, time, name and answer code columns as single arrays of the types the native
-    code reads: strings, float64 seconds, strings, strings (all null without `rcode`)."""
+    code reads: strings, float64 seconds without nulls, strings, strings (all null without
+    `rcode`)."""
     for name in [client, ts, query] + ([rcode] if rcode is not None else []):
         if name not in table.column_names:
             raise ValueError(f"no column `{name}` in {table.column_names}")
@@ -265,7 +265,8 @@ def _query_columns(table: pa.Table, client: str, ts: str, query: str, rcode: Opt
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
             raise ValueError(f"`{name}` cannot be read as text: {e}") from None
 
-    return text(client), times, text(query), text(rcode)
+    # Missing times as NaN, which the native code skips and counts like any unusable time.
+    return text(client), pc.fill_null(times, float("nan")), text(query), text(rcode)
 
 
 def _seconds(text: Optional[str]) -> Optional[float]:

@@ -36,14 +36,13 @@ class NativeDetector:
         len: int,
         client: Strings,
         time: Numbers,
-        time_valid: Optional[bytes],
         query: Strings,
         rcode: Strings,
         window_s: float,
         budget: float,
     ) -> tuple[list[AlertRow], int]:
         """Host and campaign alerts over a table of queries in one pass, as `dga monitor`
-        reads a log; and the number of rows skipped (no client, time or name)."""
+        reads a log; and the number of rows skipped (no client, finite time or name)."""
     def name_evidence(
         self, len: int, names: Strings
     ) -> tuple[list[Optional[str]], list[str], list[float], list[Optional[str]]]:
@@ -54,18 +53,15 @@ class NativeDetector:
         """The verdict columns' names and Arrow types, in order."""
 
 class NativeHosts:
-    """The network's facts one pass of `spark.hosts` judges clients against."""
+    """The rules and dictionaries `spark.hosts` judges clients with, and one pass's facts."""
 
     popular_clients: int
 
-    def __init__(
-        self,
-        weights: Optional[bytes],
-        window_s: float,
-        budget: float,
-        history: list[tuple[int, list[int]]],
-        popular: list[tuple[str, float, int]],
-    ) -> None: ...
+    def __init__(self, weights: Optional[bytes], window_s: float, budget: float) -> None: ...
+    def given(
+        self, history: list[tuple[int, list[int]]], popular: list[tuple[str, float, int]]
+    ) -> NativeHosts:
+        """The same rules and dictionaries with one pass's facts."""
     def judge(
         self,
         client: str,

@@ -107,8 +107,9 @@ def score(
     return df.mapInArrow(score_batches, schema)
 
 
-# The network's facts of one pass of `hosts`, per Python worker: made once per pass, not per
-# client. Only the current pass is kept.
+# Per Python worker: the rules and dictionaries of `hosts` (its weights loaded once), and the
+# network's facts of the current pass (made once per pass, not per client).
+_bases: dict = {}
 _passes: dict = {}
 
 # What each client's judgement gives back, one row per item (`kind` says which columns hold it):
@@ -167,8 +168,8 @@ def hosts(
        (its history of benign lookups, the names popular across clients) made by the pass
        before; the first pass starts from none. The passes repeat until one gives back the
        facts it was given: then they are those a single pass over the log learns, and so are
-       the alerts (see `dnswatch::split`). Typically 3 to 4 passes; at most `max_passes`, past
-       which a warning says the alerts may differ.
+       the alerts (see `dnswatch::split`). 4 passes on the simulated networks measured; at most
+       `max_passes`, past which a warning says the alerts may differ.
     3. The failed generated names of every client, a sliver of the log, are replayed in log
        order on the driver to find campaigns and the hosts each alerted host shares names with.
 
@@ -193,7 +194,9 @@ def hosts(
         if name not in df.columns:
             raise ValueError(f"no column `{name}` in {df.columns}")
     if max_passes < 2:
-        raise ValueError(f"max_passes must be at least 2 (the first starts from nothing), not {max_passes}")
+        raise ValueError(
+            f"max_passes must be at least 2 (the first starts from nothing), not {max_passes}"
+        )
     # The risk bands (0.8, 0.6: `Detector`'s defaults) do not enter the host rule.
     options = (weights, tuple(allow), shipped_allow, 0.8, 0.6, threads)
     blob = None
@@ -261,7 +264,7 @@ def hosts(
                 .applyInArrow(_judge(blob, window_s, budget, facts), _JUDGED)
                 .persist()
             )
-            learned = _learned(judged, _native_hosts(blob, window_s, budget, ((), ()), "driver"))
+            learned = _learned(judged, _native_hosts(blob, window_s, budget))
             if learned == facts:
                 _log.info("hosts: the network's facts settled in %d passes", passes)
                 break
@@ -283,7 +286,7 @@ def hosts(
         judged.unpersist()
     finally:
         scored.unpersist()
-    native = _native_hosts(blob, window_s, budget, ((), ()), "driver")
+    native = _native_hosts(blob, window_s, budget)
     alerts = native.campaigns([(c, f, l, a) for c, (f, l, a) in parts.items()])
     table = alert_table(alerts)
     spark = df.sparkSession
@@ -292,14 +295,18 @@ def hosts(
     return spark.createDataFrame(table.to_pylist(), from_arrow_schema(ALERT_SCHEMA))
 
 
-def _native_hosts(blob, window_s, budget, facts, token) -> NativeHosts:
-    """The network's facts of one pass, made once per worker."""
+def _native_hosts(blob, window_s, budget, facts=None, token=None) -> NativeHosts:
+    """The rules and dictionaries, loaded once per worker; with `facts`, those of the pass
+    `token`, made once per worker and pass."""
+    key = (window_s, budget, None if blob is None else hash(blob))
+    if key not in _bases:
+        _bases[key] = NativeHosts(blob, window_s, budget)
+    if facts is None:
+        return _bases[key]
     if token not in _passes:
         _passes.clear()
         history, popular = facts
-        _passes[token] = NativeHosts(
-            blob, window_s, budget, [(b, list(c)) for b, c in history], list(popular)
-        )
+        _passes[token] = _bases[key].given([(b, list(c)) for b, c in history], list(popular))
     return _passes[token]
 
 
