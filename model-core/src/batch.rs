@@ -3,7 +3,9 @@
 
 use burn::prelude::*;
 
-use crate::tokeniser::{PAD, WIDE_ORDERS, bigram_id, trigram_id, wide_ids};
+use crate::tokeniser::{
+    PAD, SHAPE_FEATURES, WIDE_ORDERS, bigram_id, shape_ids, trigram_id, wide_ids,
+};
 
 /// Under [`Shapes::Fixed`] lengths are padded up to a multiple of this: the GPU's plane
 /// width. With other lengths cubecl's autotune picks a vector-matrix kernel for the class
@@ -51,6 +53,18 @@ pub struct TokenBatch<B: Backend> {
     /// end mark included; 0 (a row that weighs nothing) on padding. Only packed for models that
     /// have that part (see [`crate::DgaModel::batch`]).
     pub wide: Option<Tensor<B, 2, Int>>,
+    /// `[batch, SHAPE_FEATURES]` ids of the family head's shape table (see
+    /// [`crate::tokeniser::shape_ids`]). Only packed for models whose family head has one.
+    pub shape: Option<Tensor<B, 2, Int>>,
+}
+
+/// What a batch packs beside the tokens: only what the model reads is built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// The linear n-gram part's ids.
+    pub wide: bool,
+    /// The family head's shape ids.
+    pub shape: bool,
 }
 
 impl<B: Backend> TokenBatch<B> {
@@ -58,18 +72,23 @@ impl<B: Backend> TokenBatch<B> {
     /// names are the common case and attention cost grows with the square of the length).
     pub fn new<S: AsRef<[u32]>>(sequences: &[S], device: &B::Device) -> Self {
         let longest = sequences.iter().map(|s| s.as_ref().len()).max();
-        Self::padded(sequences, longest.unwrap_or(1).max(1), false, device)
+        Self::padded(
+            sequences,
+            longest.unwrap_or(1).max(1),
+            Extras::default(),
+            device,
+        )
     }
 
     /// Packs `sequences` padded to `seq` positions (at least their longest member), with the
-    /// linear n-gram part's ids too when `with_wide`.
+    /// `extras` asked for.
     pub fn padded<S: AsRef<[u32]>>(
         sequences: &[S],
         seq: usize,
-        with_wide: bool,
+        extras: Extras,
         device: &B::Device,
     ) -> Self {
-        HostBatch::pack(sequences, seq, with_wide).upload(device)
+        HostBatch::pack(sequences, seq, extras).upload(device)
     }
 }
 
@@ -84,12 +103,14 @@ pub struct HostBatch {
     trigrams: Vec<i32>,
     pad: Vec<bool>,
     wide: Option<Vec<i32>>,
+    shape: Option<Vec<i32>>,
 }
 
 impl HostBatch {
     /// Packs `sequences` padded to `seq` positions (at least their longest member), with the
-    /// linear n-gram part's ids too when `with_wide`.
-    pub fn pack<S: AsRef<[u32]>>(sequences: &[S], seq: usize, with_wide: bool) -> Self {
+    /// `extras` asked for.
+    pub fn pack<S: AsRef<[u32]>>(sequences: &[S], seq: usize, extras: Extras) -> Self {
+        let with_wide = extras.wide;
         let batch = sequences.len();
         let longest = sequences.iter().map(|s| s.as_ref().len()).max();
         let seq = seq.max(longest.unwrap_or(1)).max(1);
@@ -99,6 +120,11 @@ impl HostBatch {
         let mut pad = vec![true; batch * seq];
         let wide_width = (seq + 1) * WIDE_ORDERS;
         let mut wide = vec![0i32; if with_wide { batch * wide_width } else { 0 }];
+        let mut shape = Vec::with_capacity(if extras.shape {
+            batch * SHAPE_FEATURES
+        } else {
+            0
+        });
         for (row, tokens) in sequences.iter().enumerate() {
             let tokens = tokens.as_ref();
             for (col, &id) in tokens.iter().enumerate() {
@@ -113,6 +139,9 @@ impl HostBatch {
                     wide[row * wide_width + col * WIDE_ORDERS + k] = gram as i32;
                 }
             }
+            if extras.shape {
+                shape.extend(shape_ids(tokens).map(|id| id as i32));
+            }
         }
         Self {
             batch,
@@ -122,6 +151,7 @@ impl HostBatch {
             trigrams,
             pad,
             wide: with_wide.then_some(wide),
+            shape: extras.shape.then_some(shape),
         }
     }
 
@@ -137,6 +167,7 @@ impl HostBatch {
             trigrams: int(self.trigrams, seq),
             mask_pad: Tensor::from_data(TensorData::new(self.pad, [batch, seq]), device),
             wide: self.wide.map(|wide| int(wide, (seq + 1) * WIDE_ORDERS)),
+            shape: self.shape.map(|shape| int(shape, SHAPE_FEATURES)),
         }
     }
 }

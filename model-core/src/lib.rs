@@ -19,7 +19,7 @@ pub mod weights;
 pub mod words;
 
 pub use allow::AllowList;
-pub use batch::{HostBatch, SEQ_MULTIPLE, Shapes, TokenBatch};
+pub use batch::{Extras, HostBatch, SEQ_MULTIPLE, Shapes, TokenBatch};
 pub use card::{Confusion, FamilyAccuracy, FamilyAccuracyRow, ModelCard, Report};
 pub use detector::{
     DECISION_P, Detector, FAMILY_TOP, Family, Prepared, Risk, RiskThresholds, Scored,

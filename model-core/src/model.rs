@@ -12,10 +12,12 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{HostBatch, Shapes, TokenBatch};
+use crate::batch::{Extras, HostBatch, Shapes, TokenBatch};
 use crate::explain::AnomalyModel;
 use crate::gelu;
-use crate::tokeniser::{BIGRAM_VOCAB, TRIGRAM_BUCKETS, TokeniserConfig, VOCAB_SIZE, WIDE_BUCKETS};
+use crate::tokeniser::{
+    BIGRAM_VOCAB, SHAPE_BUCKETS, TRIGRAM_BUCKETS, TokeniserConfig, VOCAB_SIZE, WIDE_BUCKETS,
+};
 use crate::words::WordPart;
 
 /// Classes the head scores, in logit order.
@@ -83,6 +85,22 @@ pub struct FamilyConfig {
     /// from before the hidden layer).
     #[serde(default)]
     pub hidden: usize,
+    /// Whether the head's first layer also reads the name's shape (label length, suffix,
+    /// digits, hyphens: [`crate::tokeniser::shape_ids`]) through a table of one row per shape
+    /// id, summed into its output (files from before it have none).
+    #[serde(default)]
+    pub shape: bool,
+}
+
+impl FamilyConfig {
+    /// Width of the head's first layer: its hidden layer, or the classes of a linear head.
+    pub fn first_width(&self) -> usize {
+        if self.hidden > 0 {
+            self.hidden
+        } else {
+            self.names.len()
+        }
+    }
 }
 
 /// Named model sizes, so side-by-side runs mean the same thing everywhere.
@@ -136,6 +154,9 @@ pub struct DgaModel<B: Backend> {
     family: Option<Linear<B>>,
     /// `3 * d_model -> hidden`, ReLU, when [`FamilyConfig::hidden`] is not 0.
     family_hidden: Option<Linear<B>>,
+    /// `[SHAPE_BUCKETS, first layer's width]`, added to the family head's first layer (before
+    /// the ReLU) when [`FamilyConfig::shape`]: the rows of its shape ids, summed.
+    family_shape: Option<Embedding<B>>,
 }
 
 impl ModelConfig {
@@ -176,6 +197,11 @@ impl ModelConfig {
                 .as_ref()
                 .filter(|f| f.hidden > 0)
                 .map(|f| LinearConfig::new(3 * self.d_model, f.hidden).init(device)),
+            family_shape: self
+                .family
+                .as_ref()
+                .filter(|f| f.shape)
+                .map(|f| EmbeddingConfig::new(SHAPE_BUCKETS, f.first_width()).init(device)),
         }
     }
 }
@@ -203,14 +229,25 @@ impl<B: Backend> DgaModel<B> {
     pub fn forward_heads(&self, batch: TokenBatch<B>) -> (Tensor<B, 2>, Option<Tensor<B, 2>>) {
         let batch_size = batch.tokens.dims()[0];
         let wide_ids = batch.wide.clone();
+        let shape_ids = batch.shape.clone();
         let (cls, pooled) = self.encode(batch, self.family.is_some()); // [batch, d_model], [batch, 2 * d_model]
         let family = self.family.as_ref().zip(pooled).map(|(head, pooled)| {
             let features = Tensor::cat(vec![cls.clone(), pooled], 1); // [batch, 3 * d_model]
-            let features = match &self.family_hidden {
-                Some(hidden) => burn::tensor::activation::relu(hidden.forward(features)), // [batch, hidden]
-                None => features,
-            };
-            head.forward(features) // [batch, families]
+            let first = self.family_hidden.as_ref().unwrap_or(head);
+            let mut first_out = first.forward(features); // [batch, hidden or families]
+            match (&self.family_shape, shape_ids) {
+                (Some(table), Some(ids)) => {
+                    let width = first_out.dims()[1];
+                    let shape = table.forward(ids).sum_dim(1); // [batch, 1, width]
+                    first_out = first_out + shape.reshape([batch_size, width]);
+                }
+                (Some(_), None) => panic!("a family head with a shape table needs DgaModel::batch"),
+                (None, _) => {}
+            }
+            match &self.family_hidden {
+                Some(_) => head.forward(burn::tensor::activation::relu(first_out)), // [batch, families]
+                None => first_out,
+            }
         });
         let logits = self.head.forward(cls); // [batch, 2]
         let logits = match (&self.wide, wide_ids) {
@@ -318,7 +355,11 @@ impl<B: Backend> DgaModel<B> {
     pub fn host_batch<S: AsRef<[u32]>>(&self, sequences: &[S], shapes: Shapes) -> HostBatch {
         let longest = sequences.iter().map(|s| s.as_ref().len()).max();
         let seq = shapes.seq_len(longest.unwrap_or(1));
-        HostBatch::pack(sequences, seq, self.wide.is_some())
+        let extras = Extras {
+            wide: self.wide.is_some(),
+            shape: self.family_shape.is_some(),
+        };
+        HostBatch::pack(sequences, seq, extras)
     }
 
     /// Adds the linear n-gram part: `weights[i]` for hashed n-gram bucket `i` (bucket 0 is
@@ -341,11 +382,20 @@ impl<B: Backend> DgaModel<B> {
     }
 
     /// Adds the family head (`3 * d_model` inputs: fitted by the trainer on
-    /// [`DgaModel::family_features`]), with its hidden layer when it has one; the config must
-    /// carry the matching [`FamilyConfig`] from now on.
-    pub fn with_family(mut self, hidden: Option<Linear<B>>, head: Linear<B>) -> Self {
+    /// [`DgaModel::family_features`]), with its hidden layer and its shape table
+    /// (`[SHAPE_BUCKETS, first layer's width]`) when it has them; the config must carry the
+    /// matching [`FamilyConfig`] from now on.
+    pub fn with_family(
+        mut self,
+        hidden: Option<Linear<B>>,
+        head: Linear<B>,
+        shape: Option<Tensor<B, 2>>,
+    ) -> Self {
         self.family = Some(head);
         self.family_hidden = hidden;
+        self.family_shape = shape.map(|table| Embedding {
+            weight: burn::module::Param::from_tensor(table),
+        });
         self
     }
 
@@ -547,10 +597,11 @@ mod tests {
             names: vec!["a".into(), "b".into(), "c".into()],
             unknown_below: 0.5,
             unknown_on_held_out: [0.0; 2],
-            hidden: 0,
+            hidden: 4,
+            shape: true,
         });
         let trained = config.init::<Autodiff<B>>(&device);
-        let sequences = [vec![1, 5, 6, 9], vec![1, 7, 8, 9, 10, 11, 12], vec![1, 4]];
+        let sequences = [vec![1, 5, 6, 9], vec![1, 7, 8, 41, 10, 11, 12], vec![1, 4]];
         fn read<Any: Backend>(
             (logits, family): (Tensor<Any, 2>, Option<Tensor<Any, 2>>),
         ) -> Vec<f32> {
@@ -558,15 +609,45 @@ mod tests {
             values.extend(family.unwrap().into_data().to_vec::<f32>().unwrap());
             values
         }
-        let training = read(trained.forward_heads(TokenBatch::new(&sequences, &device)));
-        let inference = read(
-            trained
-                .valid()
-                .forward_heads(TokenBatch::new(&sequences, &device)),
-        );
+        let training = read(trained.forward_heads(trained.batch(&sequences, &device)));
+        let valid = trained.valid();
+        let inference = read(valid.forward_heads(valid.batch(&sequences, &device)));
         for (a, b) in training.iter().zip(&inference) {
             assert!((a - b).abs() < 1e-5, "{training:?} vs {inference:?}");
         }
+    }
+
+    #[test]
+    fn the_shape_table_adds_its_rows_to_the_family_logits() {
+        let device = Default::default();
+        let mut config = ModelSize::Tiny.config();
+        config.family = Some(FamilyConfig {
+            names: vec!["a".into(), "b".into()],
+            unknown_below: 0.5,
+            unknown_on_held_out: [0.0; 2],
+            hidden: 0,
+            shape: true,
+        });
+        // A head that reads nothing from the transformer: the logits are the table's alone.
+        let mut head = LinearConfig::new(3 * config.d_model, 2).init::<B>(&device);
+        head.weight = burn::module::Param::from_tensor(head.weight.val().zeros_like());
+        head.bias = None;
+        let rows: Vec<f32> = (0..SHAPE_BUCKETS * 2).map(|i| i as f32).collect();
+        let table =
+            Tensor::<B, 1>::from_floats(rows.as_slice(), &device).reshape([SHAPE_BUCKETS, 2]);
+        let model = config
+            .init::<B>(&device)
+            .with_family(None, head, Some(table));
+        let tokens = crate::Tokeniser::new(config.tokeniser.clone()).encode_text("ab9.com");
+        let ids = crate::tokeniser::shape_ids(&tokens);
+        let (_, family) = model.forward_heads(model.batch(&[tokens], &device));
+        let family: Vec<f32> = family.unwrap().into_data().to_vec().unwrap();
+        let expected = |class: usize| {
+            ids.iter()
+                .map(|&id| (2 * id as usize + class) as f32)
+                .sum::<f32>()
+        };
+        assert_eq!(family, vec![expected(0), expected(1)]);
     }
 
     #[test]

@@ -14,8 +14,10 @@ use crate::model::{DgaModel, ModelConfig};
 const MAGIC: &[u8; 4] = b"DGAW";
 /// Version 2 added [`ModelConfig::wide`]; version 1 files read as having no wide part.
 /// Version 3 added the family head ([`ModelConfig::family`] and its parameters); older files
-/// read as having none.
-const FORMAT_VERSION: u32 = 3;
+/// read as having none. Version 4 added the family head's shape table
+/// ([`crate::FamilyConfig::shape`]): a build that reads only version 3 would ignore it and name
+/// families wrongly, so it refuses such files instead.
+const FORMAT_VERSION: u32 = 4;
 
 /// Why a weights blob cannot be loaded.
 #[derive(Debug, Error)]
@@ -294,9 +296,13 @@ mod tests {
                     unknown_below,
                     unknown_on_held_out: [0.9, 0.8],
                     hidden: 0,
+                    shape: true,
                 }));
             let head = LinearConfig::new(3 * config.d_model, names.len()).init::<B>(&device);
-            let model = config.init::<B>(&device).with_family(None, head);
+            let table = Tensor::zeros([crate::tokeniser::SHAPE_BUCKETS, names.len()], &device);
+            let model = config
+                .init::<B>(&device)
+                .with_family(None, head, Some(table));
             let model = model.with_wide(vec![0.0; WIDE_BUCKETS], bias);
             let (back, model) =
                 decode_weights::<B>(&encode_weights(&config, model), &device).unwrap();

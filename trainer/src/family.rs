@@ -26,6 +26,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use model_core::tokeniser::{SHAPE_BUCKETS, shape_ids};
+
 use crate::backend::CpuBackend;
 use crate::inputs::RewriteArgs;
 use crate::split::{Example, Splits};
@@ -57,6 +59,10 @@ pub(crate) struct FitArgs {
     /// Width of the head's hidden layer (ReLU); 0 fits a linear head.
     #[arg(long, default_value_t = 0)]
     pub(crate) family_head_hidden: usize,
+    /// Whether the head also reads the name's shape (label length, suffix, digits, hyphens;
+    /// see `model_core::tokeniser::shape_ids`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) family_head_shape: bool,
 }
 
 /// Folds of held-out families for the `unknown` threshold: each family is held out once.
@@ -105,13 +111,12 @@ pub(crate) fn add_family(
     let class = class_index(&names);
     let mut rng = StdRng::seed_from_u64(fit.family_head_seed);
     let train_rows = capped(&splits.train, fit.family_head_cap, &mut rng);
-    let mut train = Features::of(&detector, &class, &train_rows);
-    let mut val = Features::of(&detector, &class, &capped(&splits.val, VAL_CAP, &mut rng));
-    let mut test = Features::of(
-        &detector,
-        &class,
-        &capped(&splits.test, usize::MAX, &mut rng),
-    );
+    let shape = fit.family_head_shape;
+    let mut train = Features::of(&detector, &class, &train_rows, shape);
+    let val_rows = capped(&splits.val, VAL_CAP, &mut rng);
+    let mut val = Features::of(&detector, &class, &val_rows, shape);
+    let test_rows = capped(&splits.test, usize::MAX, &mut rng);
+    let mut test = Features::of(&detector, &class, &test_rows, shape);
     // Fitted on standardised features (the pooled states are not normalised), then folded
     // back into the head's weights so that the model reads raw features.
     let scale = Scale::of(&train);
@@ -169,12 +174,20 @@ pub(crate) fn add_family(
         unknown_below,
         unknown_on_held_out: held_out,
         hidden: fit.family_head_hidden,
+        shape,
     });
-    let (hidden, out) = match head.hidden {
-        Some(hidden) => (Some(scale.fold(hidden)), head.out),
-        None => (None, scale.fold(head.out)),
+    let transformer = 3 * config.d_model;
+    let (hidden, out, table) = match head.hidden {
+        Some(hidden) => {
+            let (hidden, table) = scale.fold(hidden, transformer);
+            (Some(hidden), head.out, table)
+        }
+        None => {
+            let (out, table) = scale.fold(head.out, transformer);
+            (None, out, table)
+        }
     };
-    let model = detector.model().clone().with_family(hidden, out);
+    let model = detector.model().clone().with_family(hidden, out, table);
     let with = encode_weights(&config, model);
     let (_, model) = decode_weights::<CpuBackend>(&with, &Default::default())?;
     let shipped = Detector::new(config, model, Default::default());
@@ -297,28 +310,45 @@ pub(crate) fn render(a: &FamilyAccuracy) -> String {
     out
 }
 
-/// The class-token features of DGA names of known families, with their classes.
+/// What the head reads of DGA names of known families, with their classes: the transformer's
+/// features, then (with the shape) one-hot shape ids.
 struct Features {
-    /// `[len, d_model]`, row-major.
+    /// `[len, width]`, row-major.
     values: Vec<f32>,
     classes: Vec<u32>,
     width: usize,
 }
 
 impl Features {
-    fn of(detector: &Detector<CpuBackend>, class: &HashMap<&str, u32>, rows: &[&Example]) -> Self {
+    fn of(
+        detector: &Detector<CpuBackend>,
+        class: &HashMap<&str, u32>,
+        rows: &[&Example],
+        shape: bool,
+    ) -> Self {
         let rows: Vec<&&Example> = rows
             .iter()
             .filter(|e| class.contains_key(e.family.as_str()))
             .collect();
         let model = detector.model();
-        let width = 3 * detector.config().d_model;
+        let transformer = 3 * detector.config().d_model;
+        let width = transformer + if shape { SHAPE_BUCKETS } else { 0 };
         let mut values = Vec::with_capacity(rows.len() * width);
         for chunk in rows.chunks(BATCH) {
             let sequences: Vec<&[u32]> = chunk.iter().map(|e| e.tokens.as_slice()).collect();
             let batch = model.batch(&sequences, &Default::default());
             let features = model.family_features(batch).into_data();
-            values.extend(features.to_vec::<f32>().expect("f32 features"));
+            let features = features.to_vec::<f32>().expect("f32 features");
+            for (row, tokens) in features.chunks(transformer).zip(&sequences) {
+                values.extend_from_slice(row);
+                if shape {
+                    let at = values.len();
+                    values.resize(at + SHAPE_BUCKETS, 0.0);
+                    for id in shape_ids(tokens) {
+                        values[at + id as usize] = 1.0;
+                    }
+                }
+            }
         }
         Self {
             values,
@@ -354,6 +384,9 @@ impl Features {
 struct Scale {
     mean: Vec<f32>,
     std: Vec<f32>,
+    /// Features that never varied in training (shape ids no training name has): their weights
+    /// never learned anything, so the folded head gives them none.
+    constant: Vec<bool>,
 }
 
 impl Scale {
@@ -368,14 +401,15 @@ impl Scale {
             }
         }
         let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
-        let std = squares
+        let std: Vec<f32> = squares
             .iter()
             .zip(&mean)
-            .map(|(q, m)| ((q / n - m * m).max(0.0).sqrt() as f32).max(1e-6))
+            .map(|(q, m)| (q / n - m * m).max(0.0).sqrt() as f32)
             .collect();
         Self {
             mean: mean.into_iter().map(|m| m as f32).collect(),
-            std,
+            constant: std.iter().map(|&s| s < 1e-6).collect(),
+            std: std.into_iter().map(|s| s.max(1e-6)).collect(),
         }
     }
 
@@ -388,11 +422,18 @@ impl Scale {
     }
 
     /// The first layer that gives on raw features what `head` gives on standardised ones:
-    /// `w' = w / std` per input, `b' = b - mean · w'`.
-    fn fold(&self, mut head: Linear<CpuBackend>) -> Linear<CpuBackend> {
+    /// `w' = w / std` per input, `b' = b - mean · w'`; the rows of `w'` past the first
+    /// `transformer` inputs (the one-hot shape ids, if any) split off as the shape table.
+    fn fold(
+        &self,
+        mut head: Linear<CpuBackend>,
+        transformer: usize,
+    ) -> (Linear<CpuBackend>, Option<Tensor<CpuBackend, 2>>) {
         let device = Default::default();
         let width = self.mean.len();
-        let inverse: Vec<f32> = self.std.iter().map(|s| 1.0 / s).collect();
+        let inverse: Vec<f32> = (self.std.iter().zip(&self.constant))
+            .map(|(s, &constant)| if constant { 0.0 } else { 1.0 / s })
+            .collect();
         let inverse =
             Tensor::<CpuBackend, 1>::from_floats(inverse.as_slice(), &device).reshape([width, 1]);
         let weight = head.weight.val() * inverse; // [width, classes]
@@ -404,8 +445,9 @@ impl Scale {
             let bias = bias.val() - shift.reshape([classes]);
             head.bias = Some(burn::module::Param::from_tensor(bias));
         }
-        head.weight = burn::module::Param::from_tensor(weight);
-        head
+        let table = (width > transformer).then(|| weight.clone().slice(transformer..width));
+        head.weight = burn::module::Param::from_tensor(weight.slice(0..transformer));
+        (head, table)
     }
 }
 
@@ -550,5 +592,41 @@ mod tests {
             unknown_rates(&[(3, 0.2), (3, 0.5), (4, 0.1)], t),
             [2.0 / 3.0, 0.75]
         );
+    }
+
+    #[test]
+    fn the_folded_head_reads_raw_features_as_the_fitted_one_read_standardised_ones() {
+        let device = Default::default();
+        // Two transformer features, then three one-hot shape ids; no name has the last one.
+        let raw = vec![
+            0.5, -1.0, 1.0, 0.0, 0.0, //
+            2.0, 3.0, 0.0, 1.0, 0.0, //
+            -1.5, 0.25, 1.0, 0.0, 0.0,
+        ];
+        let features = || Features {
+            values: raw.clone(),
+            classes: vec![0, 1, 0],
+            width: 5,
+        };
+        let scale = Scale::of(&features());
+        let mut standardised = features();
+        scale.apply(&mut standardised);
+        let head = LinearConfig::new(5, 2).init::<CpuBackend>(&device);
+        let rows = [0, 1, 2];
+        let fitted = head.forward(standardised.tensor::<CpuBackend>(&rows, &device));
+        let (first, table) = scale.fold(head, 2);
+        let table = table.expect("shape columns become the table"); // [3, 2]
+        let never: Vec<f32> = table.clone().slice(2..3).into_data().to_vec().unwrap();
+        assert_eq!(never, vec![0.0, 0.0], "an id no training name had weighs nothing");
+        let raw = features().tensor::<CpuBackend>(&rows, &device);
+        let folded = first.forward(raw.clone().slice([0..3, 0..2]))
+            + raw.slice([0..3, 2..5]).matmul(table);
+        let (a, b): (Vec<f32>, Vec<f32>) = (
+            fitted.into_data().to_vec().unwrap(),
+            folded.into_data().to_vec().unwrap(),
+        );
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-4, "{a:?} vs {b:?}");
+        }
     }
 }
