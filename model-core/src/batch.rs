@@ -110,7 +110,6 @@ impl HostBatch {
     /// Packs `sequences` padded to `seq` positions (at least their longest member), with the
     /// `extras` asked for.
     pub fn pack<S: AsRef<[u32]>>(sequences: &[S], seq: usize, extras: Extras) -> Self {
-        let with_wide = extras.wide;
         let batch = sequences.len();
         let longest = sequences.iter().map(|s| s.as_ref().len()).max();
         let seq = seq.max(longest.unwrap_or(1)).max(1);
@@ -119,7 +118,7 @@ impl HostBatch {
         let mut trigrams = vec![0i32; batch * seq];
         let mut pad = vec![true; batch * seq];
         let wide_width = (seq + 1) * WIDE_ORDERS;
-        let mut wide = vec![0i32; if with_wide { batch * wide_width } else { 0 }];
+        let mut wide = vec![0i32; if extras.wide { batch * wide_width } else { 0 }];
         let mut shape = Vec::with_capacity(if extras.shape {
             batch * SHAPE_FEATURES
         } else {
@@ -134,7 +133,7 @@ impl HostBatch {
                 trigrams[at] = trigram_id(tokens, col) as i32;
                 pad[at] = false;
             }
-            for col in (0..=tokens.len()).filter(|_| with_wide) {
+            for col in (0..=tokens.len()).filter(|_| extras.wide) {
                 for (k, gram) in wide_ids(tokens, col).into_iter().enumerate() {
                     wide[row * wide_width + col * WIDE_ORDERS + k] = gram as i32;
                 }
@@ -150,7 +149,7 @@ impl HostBatch {
             bigrams,
             trigrams,
             pad,
-            wide: with_wide.then_some(wide),
+            wide: extras.wide.then_some(wide),
             shape: extras.shape.then_some(shape),
         }
     }

@@ -160,6 +160,12 @@ pub struct DgaModel<B: Backend> {
 }
 
 impl ModelConfig {
+    /// Width of what the family head reads of the transformer ([`DgaModel::family_features`]):
+    /// the class token, then the pooled embeddings and last layer's input.
+    pub fn family_features_width(&self) -> usize {
+        3 * self.d_model
+    }
+
     pub fn init<B: Backend>(&self, device: &B::Device) -> DgaModel<B> {
         DgaModel {
             characters: EmbeddingConfig::new(VOCAB_SIZE, self.d_model).init(device),
@@ -188,7 +194,7 @@ impl ModelConfig {
                 let inputs = if f.hidden > 0 {
                     f.hidden
                 } else {
-                    3 * self.d_model
+                    self.family_features_width()
                 };
                 LinearConfig::new(inputs, f.names.len()).init(device)
             }),
@@ -196,7 +202,7 @@ impl ModelConfig {
                 .family
                 .as_ref()
                 .filter(|f| f.hidden > 0)
-                .map(|f| LinearConfig::new(3 * self.d_model, f.hidden).init(device)),
+                .map(|f| LinearConfig::new(self.family_features_width(), f.hidden).init(device)),
             family_shape: self
                 .family
                 .as_ref()

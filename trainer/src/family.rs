@@ -176,7 +176,7 @@ pub(crate) fn add_family(
         hidden: fit.family_head_hidden,
         shape,
     });
-    let transformer = 3 * config.d_model;
+    let transformer = config.family_features_width();
     let (hidden, out, table) = match head.hidden {
         Some(hidden) => {
             let (hidden, table) = scale.fold(hidden, transformer);
@@ -331,7 +331,7 @@ impl Features {
             .filter(|e| class.contains_key(e.family.as_str()))
             .collect();
         let model = detector.model();
-        let transformer = 3 * detector.config().d_model;
+        let transformer = detector.config().family_features_width();
         let width = transformer + if shape { SHAPE_BUCKETS } else { 0 };
         let mut values = Vec::with_capacity(rows.len() * width);
         for chunk in rows.chunks(BATCH) {
@@ -617,10 +617,14 @@ mod tests {
         let (first, table) = scale.fold(head, 2);
         let table = table.expect("shape columns become the table"); // [3, 2]
         let never: Vec<f32> = table.clone().slice(2..3).into_data().to_vec().unwrap();
-        assert_eq!(never, vec![0.0, 0.0], "an id no training name had weighs nothing");
+        assert_eq!(
+            never,
+            vec![0.0, 0.0],
+            "an id no training name had weighs nothing"
+        );
         let raw = features().tensor::<CpuBackend>(&rows, &device);
-        let folded = first.forward(raw.clone().slice([0..3, 0..2]))
-            + raw.slice([0..3, 2..5]).matmul(table);
+        let folded =
+            first.forward(raw.clone().slice([0..3, 0..2])) + raw.slice([0..3, 2..5]).matmul(table);
         let (a, b): (Vec<f32>, Vec<f32>) = (
             fitted.into_data().to_vec().unwrap(),
             folded.into_data().to_vec().unwrap(),
