@@ -54,18 +54,26 @@ pub const WIDE_BUCKETS: usize = (1 << WIDE_BITS) + 1;
 /// `j == tokens.len()` is a virtual end mark (read as [`PAD`], which never occurs inside a name),
 /// so n-grams that end the name have features of their own, as the seed baselines' `^name$` did.
 pub fn wide_ids(tokens: &[u32], j: usize) -> [u32; WIDE_ORDERS] {
+    hashed_ngrams(tokens, j, WIDE_BITS)
+}
+
+/// Hashed ids of the 1- to `N`-grams ending at position `j` into `2^bits` buckets (1 to
+/// `2^bits`), as [`wide_ids`] reads them; the trainer's research regressions read longer
+/// n-grams and more buckets through the same hash. `N` is at most 5 (42^5 < 2^32).
+pub fn hashed_ngrams<const N: usize>(tokens: &[u32], j: usize, bits: u32) -> [u32; N] {
+    const { assert!(N <= 5) };
     let token = |at: usize| tokens.get(at).copied().unwrap_or(PAD);
-    let mut ids = [0; WIDE_ORDERS];
+    let mut ids = [0; N];
     let mut exact = 0u32;
     for (n, id) in ids.iter_mut().enumerate() {
         let Some(at) = j.checked_sub(n) else { break };
-        // Base-VOCAB_SIZE digits, newest last; 42^4 < 2^32, and the order tag keeps a 1-gram
-        // apart from the 2-gram that ends in it after the end mark.
+        // Base-VOCAB_SIZE digits, newest last; the order tag keeps a 1-gram apart from the
+        // 2-gram that ends in it after the end mark.
         exact += token(at) * (VOCAB_SIZE as u32).pow(n as u32);
         let tagged = exact
             .wrapping_add((n as u32) << 24)
             .wrapping_mul(2_654_435_769);
-        *id = 1 + (tagged >> (32 - WIDE_BITS));
+        *id = 1 + (tagged >> (32 - bits));
     }
     ids
 }
@@ -295,6 +303,10 @@ mod tests {
             wide_ids(&ids, ids.len() - 1)[0],
             wide_ids(&ids, ids.len())[1]
         );
+        // Longer n-grams hash the shorter ones as the wide part does.
+        let five: [u32; 5] = hashed_ngrams(&ids, 5, WIDE_BITS);
+        assert_eq!(five[..WIDE_ORDERS], wide_ids(&ids, 5));
+        assert!(five[4] > 0);
     }
 
     #[test]

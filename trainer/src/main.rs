@@ -14,6 +14,7 @@ mod lexicon;
 mod metrics;
 mod open_platforms;
 mod split;
+mod tfidf;
 mod train;
 mod wide;
 

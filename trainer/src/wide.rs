@@ -137,6 +137,19 @@ pub fn fit_part(
     words: Option<&Lexicon>,
     seed: u64,
 ) -> NgramModel {
+    let with = part_names(train, tokeniser, part, words, seed);
+    NgramModel::fit(&with, part.fit, words, seed)
+}
+
+/// `train` and the synthetic DGA names the n-gram part trains on beside it (see [`PartArgs`]),
+/// made from the benign names of `train` alone.
+pub fn part_names(
+    train: &[Example],
+    tokeniser: &model_core::Tokeniser,
+    part: &PartArgs,
+    words: Option<&Lexicon>,
+    seed: u64,
+) -> Vec<Example> {
     use crate::augment::synthesise;
     let mut synthetic = synthesise(
         train,
@@ -154,16 +167,14 @@ pub fn fit_part(
             seed,
         ));
     }
-    if synthetic.is_empty() {
-        return NgramModel::fit(train, part.fit, words, seed);
+    if !synthetic.is_empty() {
+        eprintln!(
+            "n-gram part: {} synthetic DGA names beside {} training names",
+            synthetic.len(),
+            train.len()
+        );
     }
-    eprintln!(
-        "n-gram part: {} synthetic DGA names beside {} training names",
-        synthetic.len(),
-        train.len()
-    );
-    let with: Vec<Example> = train.iter().cloned().chain(synthetic).collect();
-    NgramModel::fit(&with, part.fit, words, seed)
+    train.iter().cloned().chain(synthetic).collect()
 }
 
 /// Shipped n-gram weights are rounded to multiples of this: few distinct values compress to a
@@ -375,7 +386,7 @@ pub fn run(args: BaselineArgs) -> Result<()> {
 }
 
 /// Indices of every benign name and at most `cap` names per DGA family.
-fn capped(train: &[Example], cap: usize, rng: &mut StdRng) -> Vec<usize> {
+pub(crate) fn capped(train: &[Example], cap: usize, rng: &mut StdRng) -> Vec<usize> {
     let mut by_family: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
     for (i, e) in train.iter().enumerate() {
         by_family.entry(&e.family).or_default().push(i);
