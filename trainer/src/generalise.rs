@@ -95,7 +95,7 @@ pub struct GeneraliseArgs {
     #[arg(long, value_enum, default_value = "hashed")]
     ngram_recipe: NgramRecipe,
     /// Measure the reference regression (TF-IDF 1- to 5-grams, the registrable label) in every
-    /// fold, the recipe we are measured against on unseen families: about 2 minutes a fold.
+    /// fold, the recipe we are measured against on unseen families: 1 to 2 minutes a fold.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     tfidf_reference: bool,
     #[command(flatten)]
