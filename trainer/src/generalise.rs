@@ -496,6 +496,7 @@ fn run_fold(
             Part::Tfidf(model)
         }
     };
+    // The training names and their synthetic company are not needed past the fit.
     drop(part_names);
     let ngram_test = ngram.score(&data.test);
     rows.push(evaluate("n-gram LR, model's view", &ngram_test));

@@ -109,6 +109,7 @@ impl TfidfModel {
         let y: Vec<bool> = kept.iter().map(|e| e.is_dga).collect();
         let val_refs: Vec<&Example> = val.iter().collect();
         let x_val = model.weigh(model.counts(&val_refs));
+        let y_val: Vec<bool> = val.iter().map(|e| e.is_dga).collect();
         let mut cs = args.tfidf_c.clone();
         cs.sort_by(f64::total_cmp);
         let mut best: Option<(f64, f64, Vec<f64>)> = None;
@@ -133,11 +134,12 @@ impl TfidfModel {
                     continue;
                 }
             };
-            let loss = log_loss(&x_val, val.iter().map(|e| e.is_dga), &weights);
-            eprintln!("TF-IDF regression, C {c}: validation log-loss {loss:.4}");
+            let val_loss =
+                loss(&x_val, &y_val, 0..x_val.len(), &weights) / x_val.len().max(1) as f64;
+            eprintln!("TF-IDF regression, C {c}: validation log-loss {val_loss:.4}");
             start.clone_from(&weights);
-            if best.as_ref().is_none_or(|(l, _, _)| loss < *l) {
-                best = Some((loss, c, weights));
+            if best.as_ref().is_none_or(|(l, _, _)| val_loss < *l) {
+                best = Some((val_loss, c, weights));
             }
         }
         if let Some((_, c, weights)) = best {
@@ -226,13 +228,11 @@ fn logit((columns, values): (&[u32], &[f32]), weights: &[f64]) -> f64 {
         .sum::<f64>()
 }
 
-/// Mean log-loss of rows with labels `y`.
-fn log_loss(x: &Rows, y: impl Iterator<Item = bool>, weights: &[f64]) -> f64 {
-    let total: f64 = y
-        .enumerate()
-        .map(|(i, is_dga)| softplus(if is_dga { -1.0 } else { 1.0 } * logit(x.row(i), weights)))
-        .sum();
-    total / x.len().max(1) as f64
+/// Summed log-loss of the rows in `range`, whose labels are `y`.
+fn loss(x: &Rows, y: &[bool], range: std::ops::Range<usize>, weights: &[f64]) -> f64 {
+    range
+        .map(|i| softplus(if y[i] { -1.0 } else { 1.0 } * logit(x.row(i), weights)))
+        .sum()
 }
 
 /// ln(1 + e^z), without overflow.
@@ -253,13 +253,22 @@ struct Problem<'a> {
 }
 
 impl Problem<'_> {
-    /// The rows split into one range per core.
-    fn ranges(&self) -> Vec<std::ops::Range<usize>> {
+    /// `f` of the rows split into one range per core, each on its own thread.
+    fn per_core<T: Send>(&self, f: impl Fn(std::ops::Range<usize>) -> T + Sync) -> Vec<T> {
         let n = self.x.len();
         let parts = model_core::parallel::cores().min(n.max(1));
-        (0..parts)
-            .map(|p| p * n / parts..(p + 1) * n / parts)
-            .collect()
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..parts)
+                .map(|p| {
+                    let f = &f;
+                    scope.spawn(move || f(p * n / parts..(p + 1) * n / parts))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a worker thread panicked"))
+                .collect()
+        })
     }
 
     fn penalty(&self, weights: &[f64]) -> f64 {
@@ -273,26 +282,7 @@ impl CostFunction for Problem<'_> {
     type Output = f64;
 
     fn cost(&self, weights: &Vec<f64>) -> Result<f64, argmin::core::Error> {
-        let partial: Vec<f64> = std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .ranges()
-                .into_iter()
-                .map(|range| {
-                    scope.spawn(move || {
-                        range
-                            .map(|i| {
-                                let sign = if self.y[i] { -1.0 } else { 1.0 };
-                                softplus(sign * logit(self.x.row(i), weights))
-                            })
-                            .sum::<f64>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("cost thread"))
-                .collect()
-        });
+        let partial = self.per_core(|range| loss(self.x, self.y, range, weights));
         Ok(partial.iter().sum::<f64>() / self.x.len() as f64 + self.penalty(weights))
     }
 }
@@ -302,31 +292,19 @@ impl Gradient for Problem<'_> {
     type Gradient = Vec<f64>;
 
     fn gradient(&self, weights: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
-        let partial: Vec<Vec<f64>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .ranges()
-                .into_iter()
-                .map(|range| {
-                    scope.spawn(move || {
-                        let mut grad = vec![0.0; weights.len()];
-                        let bias = weights.len() - 1;
-                        for i in range {
-                            let row = self.x.row(i);
-                            let p = 1.0 / (1.0 + (-logit(row, weights)).exp());
-                            let g = p - f64::from(u8::from(self.y[i]));
-                            for (&c, &v) in row.0.iter().zip(row.1) {
-                                grad[c as usize] += g * f64::from(v);
-                            }
-                            grad[bias] += g;
-                        }
-                        grad
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("gradient thread"))
-                .collect()
+        let partial = self.per_core(|range| {
+            let mut grad = vec![0.0; weights.len()];
+            let bias = weights.len() - 1;
+            for i in range {
+                let row = self.x.row(i);
+                let p = 1.0 / (1.0 + (-logit(row, weights)).exp());
+                let g = p - f64::from(u8::from(self.y[i]));
+                for (&c, &v) in row.0.iter().zip(row.1) {
+                    grad[c as usize] += g * f64::from(v);
+                }
+                grad[bias] += g;
+            }
+            grad
         });
         let n = self.x.len() as f64;
         let bias = weights.len() - 1;
