@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use model_core::Verdict;
 use model_core::words::Lexicon;
+use model_core::{FamilyConfig, GroupFamily, GroupMember, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::dnslog::{Parsed, is_failure};
@@ -93,6 +93,9 @@ pub struct NameScore {
     pub label: String,
     pub p_dga: f32,
     pub family: Option<String>,
+    /// The family head's kept classes for the name (see [`model_core::Family::classes`]):
+    /// what the host's family is pooled from; empty where the verdict names no family.
+    pub family_classes: Vec<(u32, f32)>,
 }
 
 /// Share of a label that dictionary words must cover for it to count as a dictionary name.
@@ -115,6 +118,10 @@ impl NameScore {
             },
             p_dga: if allowed { 0.0 } else { scored.p_dga },
             family: scored.family.as_ref().map(|f| f.name.clone()),
+            family_classes: scored
+                .family
+                .as_ref()
+                .map_or_else(Vec::new, |f| f.classes.clone()),
         })
     }
 }
@@ -151,6 +158,11 @@ pub struct Evidence {
     pub shared_words: Vec<String>,
     #[serde(skip)]
     words: Vec<String>,
+    /// Registrable label and the family head's kept classes, for the host's family.
+    #[serde(skip)]
+    label: String,
+    #[serde(skip)]
+    family_classes: Vec<(u32, f32)>,
     #[serde(skip)]
     key: u64,
     /// Log time of its last query.
@@ -176,6 +188,10 @@ pub struct HostAlert {
     pub names: Vec<Evidence>,
     /// The families the names were given, most frequent first (`unknown` included).
     pub families: Vec<(String, usize)>,
+    /// The family the host's DGA names point to together (see [`model_core::GroupRule`]):
+    /// `None` with fewer than two of them or weights without the rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<GroupFamily>,
     /// Words that link several of its failed names (the word graph), most linked first.
     pub words: Vec<(String, usize)>,
     /// Other hosts that looked up some of the same failed generated names in the window.
@@ -196,6 +212,7 @@ impl HostAlert {
             "categories": self.categories.iter().map(|(c, n)| serde_json::json!({"category": c, "domains": n})).collect::<Vec<_>>(),
             "names": self.names,
             "families": self.families.iter().map(|(f, n)| serde_json::json!({"family": f, "names": n})).collect::<Vec<_>>(),
+            "family": self.family,
             "words": self.words.iter().map(|(w, n)| serde_json::json!({"word": w, "names": n})).collect::<Vec<_>>(),
             "shares_names_with": self.shares_names_with,
         })
@@ -221,6 +238,19 @@ impl HostAlert {
             "{failed} failed and {unknown} generated-looking names of unlogged outcome, {answered} answered, among {} domains looked up in the window (ratio {:.1} >= {:.1})",
             self.volume, self.evidence, self.threshold
         )];
+        if let Some(family) = &self.family {
+            parts.push(if family.name == model_core::UNKNOWN_FAMILY {
+                format!(
+                    "its {} DGA names point to no known family (nearest {}, p {:.2}, fit {:.0e})",
+                    family.names, family.best, family.p, family.fit
+                )
+            } else {
+                format!(
+                    "its {} DGA names point together to {} (p {:.2}, fit {:.0e})",
+                    family.names, family.name, family.p, family.fit
+                )
+            });
+        }
         if !self.words.is_empty() {
             let words: Vec<String> = self
                 .words
@@ -307,6 +337,8 @@ pub struct HostTracker {
     network: Network,
     /// The dictionaries the word graph splits failed names with (the weights carry them).
     lexicon: Option<Arc<Lexicon>>,
+    /// The family head's classes and group rule (the weights carry them).
+    families: Option<Arc<FamilyConfig>>,
     /// Hosts forgotten because the bound was reached (their evidence restarts from nothing).
     pub hosts_forgotten: u64,
 }
@@ -320,8 +352,16 @@ impl HostTracker {
             rules,
             hosts: FxHashMap::default(),
             lexicon: None,
+            families: None,
             hosts_forgotten: 0,
         }
+    }
+
+    /// Names the family of an alerted host's DGA names together with `families`' group rule
+    /// (none, or weights without the rule: no host family).
+    pub fn with_families(mut self, families: Option<Arc<FamilyConfig>>) -> Self {
+        self.families = families.filter(|f| f.group.is_some());
+        self
     }
 
     /// Lets the word graph split failed names with `lexicon` (none: no word graph).
@@ -455,6 +495,8 @@ impl HostTracker {
                         weight: 0.0,
                         shared_words: Vec::new(),
                         words,
+                        label: score.label.clone(),
+                        family_classes: score.family_classes.clone(),
                         key,
                         time,
                     });
@@ -632,6 +674,18 @@ impl HostTracker {
                 .then_with(|| b.p_dga.total_cmp(&a.p_dga))
         });
         let families = ranked(names.iter().filter_map(|e| e.family.clone()));
+        let family = self.families.as_deref().and_then(|config| {
+            let members: Vec<GroupMember> = names
+                .iter()
+                .filter(|e| !e.family_classes.is_empty())
+                .map(|e| GroupMember {
+                    label: &e.label,
+                    suffix: model_core::suffix_of(&e.registrable_domain, &e.label),
+                    classes: &e.family_classes,
+                })
+                .collect();
+            config.group.as_ref()?.name(&config.names, &members)
+        });
         let words = ranked(names.iter().flat_map(|e| e.shared_words.iter().cloned()));
         Some(HostAlert {
             client: client.to_owned(),
@@ -646,6 +700,7 @@ impl HostTracker {
                 .collect(),
             names,
             families,
+            family,
             words,
             shares_names_with,
         })
@@ -783,6 +838,7 @@ mod tests {
             label: registrable.split('.').next().unwrap_or_default().to_owned(),
             p_dga,
             family: Some("necurs".into()),
+            family_classes: Vec::new(),
         }
     }
 
@@ -857,6 +913,84 @@ mod tests {
         assert!(
             hosts_alerted(&alerts).is_empty(),
             "old names left the window"
+        );
+    }
+
+    #[test]
+    fn an_alert_names_the_family_its_names_point_to_together() {
+        // Two families of random letters: `wide` has names of 8 to 19 letters, `fixed` of 12.
+        let label = |i: usize, len: usize| -> String {
+            (0..len)
+                .map(|j| (b'a' + ((i * 7 + j * 13 + i * j) % 25) as u8) as char)
+                .collect()
+        };
+        let wide: Vec<String> = (0..500).map(|i| label(i, 8 + i % 12)).collect();
+        let fixed: Vec<String> = (0..500).map(|i| label(i + 1000, 12)).collect();
+        let config = FamilyConfig {
+            names: vec!["wide".into(), "fixed".into()],
+            unknown_below: 0.9,
+            unknown_on_held_out: [0.8, 0.8],
+            hidden: 0,
+            shape: false,
+            group: Some(model_core::GroupRule {
+                profiles: vec![
+                    model_core::FamilyProfile::of(wide.iter().map(|l| (l.as_str(), "com"))),
+                    model_core::FamilyProfile::of(fixed.iter().map(|l| (l.as_str(), "com"))),
+                ],
+                fit_at_least: 1e-3,
+                unknown_below: vec![0.5],
+                unknown_on_held_out: Vec::new(),
+                named_right: Vec::new(),
+            }),
+        };
+        let family_of = |labels: &[String], suffix: &str| {
+            let mut tracker = HostTracker::new(HostRules::default())
+                .with_families(Some(Arc::new(config.clone())));
+            let mut alerts = Vec::new();
+            for (i, l) in labels.iter().enumerate() {
+                let score = NameScore {
+                    registrable_domain: format!("{l}.{suffix}"),
+                    label: l.clone(),
+                    p_dga: 0.99,
+                    // One name alone is not sure: `unknown` below 0.9.
+                    family: Some(model_core::UNKNOWN_FAMILY.into()),
+                    family_classes: vec![(0, 0.6), (1, 0.4)],
+                };
+                let name = score.registrable_domain.clone();
+                alerts.extend(tracker.observe(
+                    "10.0.0.9",
+                    i as f64,
+                    &name,
+                    Some("NXDOMAIN"),
+                    &score,
+                ));
+            }
+            alerts.into_iter().find_map(|a| match a {
+                Alert::Host(h) => h.family,
+                Alert::Campaign(_) => None,
+            })
+        };
+        let named = family_of(
+            &(2000..2010)
+                .map(|i| label(i, 8 + i % 12))
+                .collect::<Vec<_>>(),
+            "com",
+        );
+        assert_eq!(
+            named.as_ref().map(|f| f.name.as_str()),
+            Some("wide"),
+            "{named:?}"
+        );
+        // Names of one length under another suffix lean to `wide` one by one (the head's
+        // classes say so), but do not look like it together.
+        let declined = family_of(
+            &(2000..2010).map(|i| label(i, 12)).collect::<Vec<_>>(),
+            "org",
+        );
+        let declined = declined.expect("a family is given");
+        assert_eq!(
+            (declined.best.as_str(), declined.name.as_str()),
+            ("wide", model_core::UNKNOWN_FAMILY)
         );
     }
 
@@ -977,6 +1111,7 @@ mod tests {
             label: label.to_owned(),
             p_dga: p,
             family: None,
+            family_classes: Vec::new(),
         };
         let names = [
             "weatherhorse",

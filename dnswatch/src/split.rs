@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use model_core::FamilyConfig;
 use model_core::words::Lexicon;
 
 use crate::hosts::{Alert, HostAlert, HostRules, HostTracker, NameScore};
@@ -49,7 +50,7 @@ pub struct Judged {
 /// Judges one client's lookups, in log order, against the network's facts `learned`.
 pub fn judge_client(
     rules: HostRules,
-    lexicon: Option<Arc<Lexicon>>,
+    (lexicon, families): (Option<Arc<Lexicon>>, Option<Arc<FamilyConfig>>),
     history: &BTreeMap<i64, crate::rates::Bucket>,
     popular: Arc<HashMap<String, Position>>,
     client: &str,
@@ -59,6 +60,7 @@ pub fn judge_client(
     let network = Network::given(&rules, history.clone(), popular);
     let mut tracker = HostTracker::new(rules)
         .with_lexicon(lexicon)
+        .with_families(families)
         .with_network(network);
     let mut judged = Judged::default();
     let mut leaning = false;
@@ -218,6 +220,7 @@ pub fn campaigns(rules: HostRules, parts: Vec<ClientPart>) -> Vec<(Position, Ale
 pub fn judge_apart(
     rules: HostRules,
     lexicon: Option<Arc<Lexicon>>,
+    families: Option<Arc<FamilyConfig>>,
     clients: &[(String, Vec<Lookup<'_>>)],
     max_passes: usize,
 ) -> (Vec<(Position, Alert)>, usize) {
@@ -231,7 +234,7 @@ pub fn judge_apart(
             .map(|(client, lookups)| {
                 judge_client(
                     rules,
-                    lexicon.clone(),
+                    (lexicon.clone(), families.clone()),
                     &learned.history,
                     popular.clone(),
                     client,

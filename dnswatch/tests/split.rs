@@ -40,6 +40,7 @@ fn score(name: &str, p_dga: f32) -> NameScore {
         label: name.split('.').next().unwrap_or_default().to_owned(),
         p_dga,
         family: (p_dga >= 0.9).then(|| "necurs".to_owned()),
+        family_classes: Vec::new(),
     }
 }
 
@@ -153,7 +154,7 @@ fn clients_judged_apart_raise_the_alerts_of_one_pass_over_the_log() {
     }
     // Clients in another order than first seen, as a shuffle would hand them over.
     clients.reverse();
-    let (apart, passes) = judge_apart(rules, None::<Arc<_>>, &clients, 10);
+    let (apart, passes) = judge_apart(rules, None::<Arc<_>>, None, &clients, 10);
 
     let hosts: Vec<&str> = expected
         .iter()

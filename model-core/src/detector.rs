@@ -18,6 +18,11 @@ pub const DECISION_P: f32 = 0.5;
 /// Families a verdict lists: the family head's best guess and its two runners-up.
 pub const FAMILY_TOP: usize = 3;
 
+/// Classes kept of the family head's output per name ([`Family::classes`]): what a group of
+/// names is named from ([`crate::GroupRule`]); pooling the top 8 named held-out groups as the
+/// whole distribution did, the top 3 did not.
+pub const FAMILY_KEPT: usize = 8;
+
 /// Sequences per forward pass by default: bounds memory on any input, and on the CPU backends
 /// small batches of similar length measured fastest (`dga bench`).
 pub const DEFAULT_BATCH: usize = 128;
@@ -116,8 +121,12 @@ pub struct Family {
     pub name: String,
     /// The head's probability of its best guess (also when the answer is `unknown`).
     pub p: f32,
-    /// The most probable families with their probabilities, best first.
+    /// The most probable families with their probabilities, best first ([`FAMILY_TOP`]).
     pub top: Vec<(String, f32)>,
+    /// The [`FAMILY_KEPT`] most probable classes (the head's index, probability), best first:
+    /// what [`crate::GroupRule`] pools.
+    #[serde(skip)]
+    pub classes: Vec<(u32, f32)>,
 }
 
 /// What `Family::name` says when the head is not confident.
@@ -162,15 +171,15 @@ impl SequenceScore {
     }
 
     /// From one row of the model's output as read back: the log-odds, then one probability per
-    /// family, of which the [`FAMILY_TOP`] largest are kept (picked here: the WebGPU backend
+    /// family, of which the [`FAMILY_KEPT`] largest are kept (picked here: the WebGPU backend
     /// has no sort kernel, and its fallback would block).
     fn from_output(row: &[f32]) -> Self {
-        let mut top: Vec<(u32, f32)> = Vec::with_capacity(FAMILY_TOP + 1);
+        let mut top: Vec<(u32, f32)> = Vec::with_capacity(FAMILY_KEPT + 1);
         for (class, &p) in row.iter().enumerate().skip(1) {
-            if top.len() < FAMILY_TOP || p > top[top.len() - 1].1 {
+            if top.len() < FAMILY_KEPT || p > top[top.len() - 1].1 {
                 let at = top.iter().position(|&(_, q)| p > q).unwrap_or(top.len());
                 top.insert(at, (class as u32 - 1, p));
-                top.truncate(FAMILY_TOP);
+                top.truncate(FAMILY_KEPT);
             }
         }
         Self {
@@ -309,7 +318,7 @@ impl<B: Backend> Detector<B> {
     /// log-odds, then with a family head the top probabilities and then their class indices.
     pub fn score_width(&self) -> usize {
         let families = self.config.family.as_ref().map_or(0, |f| f.names.len());
-        1 + 2 * FAMILY_TOP.min(families)
+        1 + 2 * FAMILY_KEPT.min(families)
     }
 
     /// [`Detector::scores_of_sequences_async`] as one flat array of [`Detector::score_width`]
@@ -438,14 +447,20 @@ impl<B: Backend> Detector<B> {
     fn family(&self, top: &[(u32, f32)]) -> Option<Family> {
         let config = self.config.family.as_ref()?;
         let named = |&(i, p): &(u32, f32)| Some((config.names.get(i as usize)?.clone(), p));
-        let top: Vec<(String, f32)> = top.iter().filter_map(named).collect();
+        let classes: Vec<(u32, f32)> = top.to_vec();
+        let top: Vec<(String, f32)> = top.iter().take(FAMILY_TOP).filter_map(named).collect();
         let (best, p) = top.first()?.clone();
         let name = if p >= config.unknown_below {
             best
         } else {
             UNKNOWN_FAMILY.to_owned()
         };
-        Some(Family { name, p, top })
+        Some(Family {
+            name,
+            p,
+            top,
+            classes,
+        })
     }
 }
 
@@ -573,10 +588,25 @@ mod tests {
 
     #[test]
     fn the_likeliest_families_are_kept_best_first_and_survive_the_flat_layout() {
-        let s = SequenceScore::from_output(&[1.5, 0.1, 0.4, 0.05, 0.3, 0.15]);
+        // Ten families: the eight likeliest are kept, best first.
+        let s = SequenceScore::from_output(&[
+            1.5, 0.1, 0.2, 0.01, 0.3, 0.02, 0.12, 0.05, 0.08, 0.04, 0.07,
+        ]);
         assert_eq!(s.logit, 1.5);
-        assert_eq!(s.family, vec![(1, 0.4), (3, 0.3), (4, 0.15)]);
-        assert_eq!(SequenceScore::from_row(&s.to_row(7)), s);
+        assert_eq!(
+            s.family,
+            vec![
+                (3, 0.3),
+                (1, 0.2),
+                (5, 0.12),
+                (0, 0.1),
+                (7, 0.08),
+                (9, 0.07),
+                (6, 0.05),
+                (8, 0.04)
+            ]
+        );
+        assert_eq!(SequenceScore::from_row(&s.to_row(1 + 2 * FAMILY_KEPT)), s);
         // Fewer families than places: all of them.
         assert_eq!(
             SequenceScore::from_output(&[0.0, 0.2, 0.8]).family,

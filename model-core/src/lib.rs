@@ -10,6 +10,7 @@ pub mod explain;
 pub mod extract;
 pub mod folds;
 mod gelu;
+pub mod groups;
 pub mod model;
 pub mod normalise;
 pub mod parallel;
@@ -22,9 +23,10 @@ pub use allow::AllowList;
 pub use batch::{Extras, HostBatch, SEQ_MULTIPLE, Shapes, TokenBatch};
 pub use card::{Confusion, FamilyAccuracy, FamilyAccuracyRow, ModelCard, Report};
 pub use detector::{
-    DECISION_P, Detector, FAMILY_TOP, Family, Prepared, Risk, RiskThresholds, Scored,
+    DECISION_P, Detector, FAMILY_KEPT, FAMILY_TOP, Family, Prepared, Risk, RiskThresholds, Scored,
     SequenceScore, UNKNOWN_FAMILY, Verdict, sigmoid,
 };
+pub use groups::{FamilyProfile, GroupFamily, GroupMember, GroupRule, suffix_of};
 pub use model::{DgaModel, FamilyConfig, ModelConfig, ModelSize};
 pub use normalise::{Domain, DomainError, SetAside, SuffixRule, normalise};
 pub use tokeniser::{InputView, Tokeniser, TokeniserConfig};

@@ -90,6 +90,9 @@ pub struct FamilyConfig {
     /// id, summed into its output (files from before it have none).
     #[serde(default)]
     pub shape: bool,
+    /// How the names of one host are named together (files from before it have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<crate::GroupRule>,
 }
 
 impl FamilyConfig {
@@ -605,6 +608,7 @@ mod tests {
             unknown_on_held_out: [0.0; 2],
             hidden: 4,
             shape: true,
+            group: None,
         });
         let trained = config.init::<Autodiff<B>>(&device);
         let sequences = [vec![1, 5, 6, 9], vec![1, 7, 8, 41, 10, 11, 12], vec![1, 4]];
@@ -633,6 +637,7 @@ mod tests {
             unknown_on_held_out: [0.0; 2],
             hidden: 0,
             shape: true,
+            group: None,
         });
         // A head that reads nothing from the transformer: the logits are the table's alone.
         let mut head = LinearConfig::new(3 * config.d_model, 2).init::<B>(&device);

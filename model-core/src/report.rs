@@ -227,6 +227,7 @@ mod tests {
                     name: "x".into(),
                     p: 0.5,
                     top: Vec::new(),
+                    classes: Vec::new(),
                 }),
             }),
         };

@@ -297,6 +297,7 @@ mod tests {
                     unknown_on_held_out: [0.9, 0.8],
                     hidden: 0,
                     shape: true,
+                    group: None,
                 }));
             let head = LinearConfig::new(3 * config.d_model, names.len()).init::<B>(&device);
             let table = Tensor::zeros([crate::tokeniser::SHAPE_BUCKETS, names.len()], &device);

@@ -13,9 +13,9 @@ use dnswatch::hosts::{Alert, HostAlert, HostRules, HostTracker, NameScore};
 use dnswatch::network::{FailedName, Position};
 use dnswatch::rates::{Bucket, CATEGORIES};
 use dnswatch::split::{ClientPart, Lookup, campaigns, judge_client};
-use model_core::Detector;
 use model_core::parallel::{Input, score_each};
 use model_core::words::Lexicon;
+use model_core::{Detector, FamilyConfig};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -35,13 +35,36 @@ pub struct Numbers(usize, Py<PyBytes>);
 pub type AlertRow = (f64, &'static str, Option<String>, String);
 
 /// Each name's evidence as columns: registrable domain (None: no evidence), registrable label,
-/// p_dga, family.
+/// p_dga, family, and the family head's kept classes as text ([`classes_text`]).
 pub type EvidenceColumns = (
     Vec<Option<String>>,
     Vec<String>,
     Vec<f32>,
     Vec<Option<String>>,
+    Vec<String>,
 );
+
+/// The family head's kept classes of a name as Spark carries them between its steps:
+/// `class:p` pairs separated by spaces. Rust writes each `f32` in the shortest form that reads
+/// back to the same value, so the host's family is computed from the very probabilities
+/// `monitor` pools.
+pub fn classes_text(classes: &[(u32, f32)]) -> String {
+    classes
+        .iter()
+        .map(|(c, p)| format!("{c}:{p}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The inverse of [`classes_text`]; pairs that do not read are dropped.
+fn classes_of(text: &str) -> Vec<(u32, f32)> {
+    text.split_whitespace()
+        .filter_map(|pair| {
+            let (c, p) = pair.split_once(':')?;
+            Some((c.parse().ok()?, p.parse().ok()?))
+        })
+        .collect()
+}
 
 /// One client's judgement, for the next pass and the campaign pass: host alerts (as
 /// [`HostAlert`] JSON), history by stretch, first lookups of popular candidates, failed
@@ -240,7 +263,9 @@ pub fn judge_table(
     let names: Vec<Option<&str>> = rows.iter().map(|r| Some(r.2.as_ref())).collect();
     let alerts = py.detach(|| {
         let scores = evidence(detector, threads, &names);
-        let mut tracker = HostTracker::new(rules).with_lexicon(lexicon(detector));
+        let mut tracker = HostTracker::new(rules)
+            .with_lexicon(lexicon(detector))
+            .with_families(detector.config().family.clone().map(Arc::new));
         let mut alerts = Vec::new();
         for ((position, client, name, rcode), score) in rows.iter().zip(&scores) {
             if let Some(score) = score {
@@ -266,7 +291,7 @@ pub fn name_evidence(
     let names: Vec<Option<Cow<str>>> = (0..len).map(|i| view.name(i)).collect();
     let names: Vec<Option<&str>> = names.iter().map(Option::as_deref).collect();
     let scores = py.detach(|| evidence(detector, threads, &names));
-    let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for score in scores {
         match score {
             Some(s) => {
@@ -274,12 +299,14 @@ pub fn name_evidence(
                 columns.1.push(s.label);
                 columns.2.push(s.p_dga);
                 columns.3.push(s.family);
+                columns.4.push(classes_text(&s.family_classes));
             }
             None => {
                 columns.0.push(None);
                 columns.1.push(String::new());
                 columns.2.push(0.0);
                 columns.3.push(None);
+                columns.4.push(String::new());
             }
         }
     }
@@ -292,6 +319,7 @@ pub fn name_evidence(
 pub struct NativeHosts {
     rules: HostRules,
     lexicon: Option<Arc<Lexicon>>,
+    families: Option<Arc<FamilyConfig>>,
     history: BTreeMap<i64, Bucket>,
     popular: Arc<HashMap<String, Position>>,
 }
@@ -311,6 +339,7 @@ impl NativeHosts {
         Ok(Self {
             rules: rules(window_s, budget)?,
             lexicon: lexicon(&detector),
+            families: detector.config().family.clone().map(Arc::new),
             history: BTreeMap::new(),
             popular: Arc::default(),
         })
@@ -337,6 +366,7 @@ impl NativeHosts {
         Ok(Self {
             rules: self.rules,
             lexicon: self.lexicon.clone(),
+            families: self.families.clone(),
             history: buckets,
             popular: Arc::new(
                 popular
@@ -356,7 +386,7 @@ impl NativeHosts {
     /// Judges one client's rows (any order; judged in time, then `seq`, order). A null
     /// registrable domain marks a name that is no evidence.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (client, len, time, seq, query, rcode, registrable, label, p_dga, family))]
+    #[pyo3(signature = (client, len, time, seq, query, rcode, registrable, label, p_dga, family, classes))]
     fn judge(
         &self,
         py: Python<'_>,
@@ -370,6 +400,7 @@ impl NativeHosts {
         label: Strings,
         p_dga: Numbers,
         family: Strings,
+        classes: Strings,
     ) -> PyResult<JudgedRow> {
         if is_unset(&client) {
             // No client (Zeek's `-`): `monitor` judges no host for such lines either.
@@ -383,6 +414,7 @@ impl NativeHosts {
         let registrables = StrView::new(py, &registrable, len)?;
         let labels = StrView::new(py, &label, len)?;
         let families = StrView::new(py, &family, len)?;
+        let classes = StrView::new(py, &classes, len)?;
         let names: Vec<Cow<str>> = (0..len)
             .map(|i| queries.name(i).unwrap_or_default())
             .collect();
@@ -400,12 +432,13 @@ impl NativeHosts {
                     label: labels.get(i).map(Cow::into_owned).unwrap_or_default(),
                     p_dga: ps[i],
                     family: families.get(i).map(Cow::into_owned),
+                    family_classes: classes.get(i).map_or_else(Vec::new, |t| classes_of(&t)),
                 }),
             })
             .collect();
         let judged = judge_client(
             self.rules,
-            self.lexicon.clone(),
+            (self.lexicon.clone(), self.families.clone()),
             &self.history,
             self.popular.clone(),
             &client,

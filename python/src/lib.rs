@@ -152,19 +152,13 @@ impl NativeDetector {
     }
 
     /// Each name's evidence for the host rule: registrable domain (null: no evidence),
-    /// registrable label, p_dga, family.
-    #[allow(clippy::type_complexity)]
+    /// registrable label, p_dga, family, the family head's kept classes as text.
     fn name_evidence(
         &self,
         py: Python<'_>,
         len: usize,
         names: hosts::Strings,
-    ) -> PyResult<(
-        Vec<Option<String>>,
-        Vec<String>,
-        Vec<f32>,
-        Vec<Option<String>>,
-    )> {
+    ) -> PyResult<hosts::EvidenceColumns> {
         hosts::name_evidence(py, &self.detector, self.threads, len, &names)
     }
 

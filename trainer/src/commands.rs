@@ -117,6 +117,14 @@ pub(crate) struct TrainArgs {
     pub(crate) decision_shift: f32,
     #[command(flatten)]
     pub(crate) family: crate::family::FitArgs,
+    /// Weight of a family objective trained with the DGA one on the transformer's states (0:
+    /// none; the family head is then fitted on frozen features only).
+    #[arg(long, default_value_t = 0.0)]
+    pub(crate) joint_family_weight: f32,
+    /// With --joint-family-weight: families of this fold (class modulo 5) add no family loss, so
+    /// that the head's open-set measure on that fold stays honest.
+    #[arg(long)]
+    pub(crate) joint_family_held_out_fold: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -260,6 +268,10 @@ impl TrainArgs {
             family_cap: self.family_cap,
             seed: self.seed,
             select: self.select,
+            joint_family: (self.joint_family_weight > 0.0).then_some(crate::train::JointFamily {
+                weight: self.joint_family_weight,
+                held_out_fold: self.joint_family_held_out_fold,
+            }),
         }
     }
 
@@ -317,6 +329,9 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
             synthetic.len()
         );
         splits.train.extend(synthetic);
+    }
+    if args.joint_family_weight > 0.0 {
+        model.family = crate::family::joint_config(&splits.train);
     }
     let settings = args.settings(model);
     let outcome = dispatch(

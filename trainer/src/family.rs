@@ -19,8 +19,8 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use clap::Args;
 use model_core::{
-    Confusion, Detector, FamilyAccuracy, FamilyAccuracyRow, FamilyConfig, decode_weights,
-    encode_weights,
+    Confusion, Detector, FamilyAccuracy, FamilyAccuracyRow, FamilyConfig, FamilyProfile,
+    GroupMember, GroupRule, decode_weights, encode_weights,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -66,7 +66,7 @@ pub(crate) struct FitArgs {
 }
 
 /// Folds of held-out families for the `unknown` threshold: each family is held out once.
-const FOLDS: usize = 5;
+pub(crate) const FOLDS: usize = 5;
 /// Validation names per family used to choose the threshold.
 const VAL_CAP: usize = 1_000;
 const BATCH: usize = 512;
@@ -82,6 +82,33 @@ pub(crate) fn run(args: FamilyArgs) -> Result<()> {
     })
 }
 
+/// The family head a jointly trained transformer carries while it trains: every DGA family
+/// of `train` (synthetic names aside), linear, with the shape table; its threshold is chosen
+/// later, when [`add_family`] refits it. `None` with fewer than two families.
+pub(crate) fn joint_config(train: &[Example]) -> Option<FamilyConfig> {
+    let names = family_names(train);
+    (names.len() >= 2).then_some(FamilyConfig {
+        names,
+        unknown_below: 1.0,
+        unknown_on_held_out: [0.0; 2],
+        hidden: 0,
+        shape: true,
+        group: None,
+    })
+}
+
+/// The DGA families of `train`, sorted: the head's classes.
+fn family_names(train: &[Example]) -> Vec<String> {
+    let mut names: Vec<String> = train
+        .iter()
+        .filter(|e| e.is_dga && !crate::augment::is_synthetic(&e.family))
+        .map(|e| e.family.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Fits the head and its threshold on `splits` and returns the weights with it, and the head
 /// measured on the test split; `None` when the training split has fewer than two families.
 pub(crate) fn add_family(
@@ -94,17 +121,7 @@ pub(crate) fn add_family(
     config.family = None;
     let detector = Detector::new(config.clone(), model, device);
 
-    let names: Vec<String> = {
-        let mut names: Vec<String> = splits
-            .train
-            .iter()
-            .filter(|e| e.is_dga && !crate::augment::is_synthetic(&e.family))
-            .map(|e| e.family.clone())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    };
+    let names = family_names(&splits.train);
     if names.len() < 2 {
         return Ok(None);
     }
@@ -135,9 +152,19 @@ pub(crate) fn add_family(
     let mut known_val = Vec::new(); // (family, right, top-1 probability) of known families
     let mut unknown_val = Vec::new(); // top-1 probability of held-out families
     let mut unknown_test = Vec::new(); // (family, top-1 probability) of held-out families
+    // Each held-out name's kept classes under the fold's head that never saw its family.
+    let mut held_val: Vec<Kept> = vec![Vec::new(); val.len()];
+    let mut held_test: Vec<Kept> = vec![Vec::new(); test.len()];
     for fold in 0..FOLDS {
         let held = |c: u32| c as usize % FOLDS == fold;
         let head = fit_head(&train.keep(|c| !held(c)), names.len(), fit, fold as u64);
+        for (features, out) in [(&val, &mut held_val), (&test, &mut held_test)] {
+            for (i, kept) in kept_classes(&head, features).into_iter().enumerate() {
+                if held(features.classes[i]) {
+                    out[i] = kept;
+                }
+            }
+        }
         for (c, top) in val.classes.iter().zip(top_guesses(&head, &val)) {
             if held(*c) {
                 unknown_val.push(top[0].1);
@@ -169,12 +196,19 @@ pub(crate) fn add_family(
     );
 
     let head = fit_head(&train, names.len(), fit, FOLDS as u64);
+    let group = fit_group_rule(
+        &train,
+        names.len(),
+        (&val, &held_val),
+        (&test, &held_test, &kept_classes(&head, &test)),
+    );
     config.family = Some(FamilyConfig {
         names: names.clone(),
         unknown_below,
         unknown_on_held_out: held_out,
         hidden: fit.family_head_hidden,
         shape,
+        group: Some(group),
     });
     let transformer = config.family_features_width();
     let (hidden, out, table) = match head.hidden {
@@ -225,7 +259,8 @@ pub(crate) fn measure(detector: &Detector<CpuBackend>, test: &[Example]) -> Opti
             continue;
         };
         t.top1 += (first == truth) as usize;
-        t.top3 += score.family.iter().any(|&(c, _)| c == truth) as usize;
+        t.top3 +=
+            (score.family.iter().take(model_core::FAMILY_TOP)).any(|&(c, _)| c == truth) as usize;
         t.unknown += (p < config.unknown_below) as usize;
         t.named_right += (first == truth && p >= config.unknown_below) as usize;
         if first != truth {
@@ -317,6 +352,8 @@ struct Features {
     values: Vec<f32>,
     classes: Vec<u32>,
     width: usize,
+    /// Each row's registrable label and public suffix, for naming groups of names.
+    names: Vec<(String, String)>,
 }
 
 impl Features {
@@ -354,6 +391,15 @@ impl Features {
             values,
             classes: rows.iter().map(|e| class[e.family.as_str()]).collect(),
             width,
+            names: rows
+                .iter()
+                .map(|e| {
+                    (
+                        e.key.clone(),
+                        model_core::suffix_of(&e.text, &e.key).to_owned(),
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -371,6 +417,7 @@ impl Features {
             values: kept.iter().flat_map(|&i| self.row(i)).copied().collect(),
             classes: kept.iter().map(|&i| self.classes[i]).collect(),
             width: self.width,
+            names: kept.iter().map(|&i| self.names[i].clone()).collect(),
         }
     }
 
@@ -544,6 +591,158 @@ fn top_guesses(head: &Head<CpuBackend>, features: &Features) -> Vec<[(u32, f32);
     out
 }
 
+/// One name's kept classes: (class, probability), best first.
+type Kept = Vec<(u32, f32)>;
+
+/// The head's [`model_core::FAMILY_KEPT`] most probable classes for every row of `features`,
+/// as a verdict keeps them.
+fn kept_classes(head: &Head<CpuBackend>, features: &Features) -> Vec<Kept> {
+    let device = Default::default();
+    let families = head.out.weight.dims()[1];
+    let mut out = Vec::with_capacity(features.len());
+    let all: Vec<usize> = (0..features.len()).collect();
+    for rows in all.chunks(4 * BATCH) {
+        let probs = burn::tensor::activation::softmax(
+            head.forward(features.tensor::<CpuBackend>(rows, &device)),
+            1,
+        );
+        let probs = probs.into_data().to_vec::<f32>().expect("f32");
+        for row in probs.chunks(families) {
+            let mut ranked: Vec<(u32, f32)> = row
+                .iter()
+                .enumerate()
+                .map(|(c, &p)| (c as u32, p))
+                .collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+            ranked.truncate(model_core::FAMILY_KEPT);
+            out.push(ranked);
+        }
+    }
+    out
+}
+
+/// Smallest group fit ([`model_core::FamilyProfile::fit`]) a named group must have. Among
+/// 1e-6, 1e-4, 1e-3 and 1e-2 on groups of 5 and 10 validation names, 1e-3 named the most
+/// known groups right for the share of held-out groups declined.
+const GROUP_FIT_AT_LEAST: f32 = 1e-3;
+/// Largest group the thresholds are chosen for; larger groups use its threshold.
+const GROUP_SIZES: usize = 16;
+/// Group sizes reported.
+const GROUPS_REPORTED: [usize; 3] = [3, 5, 10];
+
+/// Consecutive groups of `n` rows of one family (rows of a family come in random order).
+fn family_groups(
+    classes: &[u32],
+    n: usize,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<(u32, Vec<usize>)> {
+    let mut by_family: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, &c) in classes.iter().enumerate().filter(|&(i, _)| keep(i)) {
+        by_family.entry(c).or_default().push(i);
+    }
+    by_family
+        .into_iter()
+        .flat_map(|(c, rows)| {
+            rows.chunks_exact(n)
+                .map(|g| (c, g.to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The profiles of the head's training names, and for each group size the lowest mean
+/// probability at which [`UNKNOWN_AIM`] of the held-out families' validation groups are
+/// declined (by it or by their fit); then the rule measured on the test split, printed.
+fn fit_group_rule(
+    train: &Features,
+    families: usize,
+    (val, held_val): (&Features, &[Kept]),
+    (test, held_test, known_test): (&Features, &[Kept], &[Kept]),
+) -> GroupRule {
+    let profiles = (0..families as u32)
+        .map(|c| {
+            let rows = (0..train.len()).filter(|&i| train.classes[i] == c);
+            FamilyProfile::of(rows.map(|i| (train.names[i].0.as_str(), train.names[i].1.as_str())))
+        })
+        .collect();
+    let mut rule = GroupRule {
+        profiles,
+        fit_at_least: GROUP_FIT_AT_LEAST,
+        unknown_below: Vec::new(),
+        unknown_on_held_out: Vec::new(),
+        named_right: Vec::new(),
+    };
+    let members = |features: &'_ Features, kept: &'_ [Kept], rows: &[usize]| {
+        rows.iter()
+            .map(|&i| {
+                (
+                    features.names[i].0.clone(),
+                    features.names[i].1.clone(),
+                    kept[i].clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    // The pooled probability of each group, or -1 where the group does not fit.
+    let scores = |rule: &GroupRule, features: &Features, kept: &[Kept], n: usize| {
+        family_groups(&features.classes, n, |i| !kept[i].is_empty())
+            .into_iter()
+            .filter_map(|(c, rows)| {
+                let owned = members(features, kept, &rows);
+                let group: Vec<GroupMember> = owned
+                    .iter()
+                    .map(|(label, suffix, classes)| GroupMember {
+                        label,
+                        suffix,
+                        classes,
+                    })
+                    .collect();
+                let (best, p) = rule.pooled(families, &group)?;
+                let fit = rule.profiles[best as usize].fit(&group);
+                let p = if fit >= f64::from(rule.fit_at_least) {
+                    p
+                } else {
+                    -1.0
+                };
+                Some((c, best, p))
+            })
+            .collect::<Vec<_>>()
+    };
+    for n in 2..=GROUP_SIZES {
+        let held: Vec<f32> = scores(&rule, val, held_val, n)
+            .into_iter()
+            .map(|g| g.2)
+            .collect();
+        rule.unknown_below.push(if held.is_empty() {
+            1.0
+        } else {
+            choose_threshold(&held)
+        });
+    }
+    for n in GROUPS_REPORTED {
+        let threshold = rule.threshold(n);
+        let known = scores(&rule, test, known_test, n);
+        let right = known
+            .iter()
+            .filter(|&&(c, best, p)| c == best && p >= threshold)
+            .count();
+        let held = scores(&rule, test, held_test, n);
+        let declined = held.iter().filter(|g| g.2 < threshold).count();
+        let declined = declined as f32 / held.len().max(1) as f32;
+        eprintln!(
+            "family of a group of {n} names (test split): {:.1}% of {} known families' groups named right; {:.1}% of {} held-out families' groups answered unknown (threshold {threshold:.2})",
+            100.0 * right as f64 / known.len().max(1) as f64,
+            known.len(),
+            100.0 * declined,
+            held.len(),
+        );
+        rule.unknown_on_held_out.push((n as u32, declined));
+        rule.named_right
+            .push((n as u32, right as f32 / known.len().max(1) as f32));
+    }
+    rule
+}
+
 /// Share of names of families the head never saw that it must answer `unknown` (on
 /// validation): a family never seen is the normal case in the wild, and naming it wrongly is
 /// worse than declining.
@@ -607,6 +806,7 @@ mod tests {
             values: raw.clone(),
             classes: vec![0, 1, 0],
             width: 5,
+            names: Vec::new(),
         };
         let scale = Scale::of(&features());
         let mut standardised = features();

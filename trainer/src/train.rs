@@ -5,7 +5,7 @@
 //! boundaries; we validate every N steps and must survive `kill -9` mid-epoch, so the loop is
 //! ours while the optimiser, scheduler, loss and records are Burn's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -49,6 +49,75 @@ pub struct TrainSettings {
     pub seed: u64,
     /// What picks the best checkpoint and drives early stopping.
     pub select: SelectBy,
+    /// The family objective trained together with the DGA one, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joint_family: Option<JointFamily>,
+}
+
+/// Family classification as a second objective on the transformer's states: the family head
+/// of [`ModelConfig::family`] is trained with the DGA head, its cross-entropy on the DGA names
+/// of known families added to the DGA loss at `weight`. The head itself is refitted after
+/// training (`crate::family::add_family`), so what this buys is features that tell generators
+/// apart.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct JointFamily {
+    pub weight: f32,
+    /// Families whose class is this modulo [`crate::family::FOLDS`] add no family loss, so
+    /// that the open-set measure on them (the head's fold that holds them out) is not flattered
+    /// by features trained to tell them apart.
+    pub held_out_fold: Option<usize>,
+}
+
+/// Per-row targets of [`JointFamily`]: each family's class, held-out ones left out.
+pub(crate) struct FamilyTargets {
+    weight: f32,
+    class: HashMap<String, u32>,
+}
+
+impl FamilyTargets {
+    fn of(settings: &TrainSettings) -> Option<Self> {
+        let joint = settings.joint_family?;
+        let names = &settings.model.family.as_ref()?.names;
+        let held = |c: usize| joint.held_out_fold == Some(c % crate::family::FOLDS);
+        Some(Self {
+            weight: joint.weight,
+            class: names
+                .iter()
+                .enumerate()
+                .filter(|&(c, _)| !held(c))
+                .map(|(c, n)| (n.clone(), c as u32))
+                .collect(),
+        })
+    }
+
+    /// Mean cross-entropy of `logits` (`[batch, families]`) on the rows with a class.
+    fn loss<B: Backend>(&self, logits: Tensor<B, 2>, rows: &[&Example]) -> Option<Tensor<B, 1>> {
+        let device = logits.device();
+        let classes: Vec<Option<u32>> = rows
+            .iter()
+            .map(|e| {
+                e.is_dga
+                    .then(|| self.class.get(&e.family).copied())
+                    .flatten()
+            })
+            .collect();
+        let counted = classes.iter().flatten().count();
+        if counted == 0 {
+            return None;
+        }
+        let target: Vec<i64> = classes.iter().map(|c| i64::from(c.unwrap_or(0))).collect();
+        let mask: Vec<f32> = classes
+            .iter()
+            .map(|c| f32::from(u8::from(c.is_some())))
+            .collect();
+        let n = rows.len();
+        let target = Tensor::<B, 2, Int>::from_data(TensorData::new(target, [n, 1]), &device);
+        let mask = Tensor::<B, 1>::from_data(TensorData::new(mask, [n]), &device);
+        let picked = burn::tensor::activation::log_softmax(logits, 1)
+            .gather(1, target)
+            .reshape([n]); // [batch]
+        Some((picked * mask).sum().neg() * (self.weight / counted as f32))
+    }
 }
 
 /// The validation measure that picks the shipped checkpoint.
@@ -212,6 +281,7 @@ fn train<B: AutodiffBackend>(
         scheduler.step();
     }
 
+    let family_targets = FamilyTargets::of(&settings);
     let sampler = EpochSampler::new(
         train,
         settings.family_cap,
@@ -258,6 +328,7 @@ fn train<B: AutodiffBackend>(
                 model,
                 &mut optim,
                 &rows,
+                family_targets.as_ref(),
                 shapes,
                 scheduler.step(),
                 &device,
@@ -431,10 +502,12 @@ impl Phase {
 /// on the device (reading it would wait for the step to finish). `queued(phase)` is called once
 /// each phase's work has been handed to the device (`bench-train` times them; training passes
 /// `|_| {}`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn step<B: AutodiffBackend, O: Optimizer<DgaModel<B>, B>>(
     model: DgaModel<B>,
     optim: &mut O,
     rows: &[&Example],
+    family: Option<&FamilyTargets>,
     shapes: Shapes,
     learning_rate: f64,
     device: &B::Device,
@@ -447,10 +520,13 @@ pub(crate) fn step<B: AutodiffBackend, O: Optimizer<DgaModel<B>, B>>(
     let batch = host.upload(device);
     let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(targets, [rows.len()]), device);
     queued(Phase::Upload);
-    let logits = model.forward(batch);
-    let loss = CrossEntropyLossConfig::new()
+    let (logits, family_logits) = model.forward_heads(batch);
+    let mut loss = CrossEntropyLossConfig::new()
         .init(device)
         .forward(logits, targets);
+    if let Some(extra) = family.zip(family_logits).and_then(|(f, l)| f.loss(l, rows)) {
+        loss = loss + extra;
+    }
     queued(Phase::Forward);
     let detached = loss.clone().detach();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -684,6 +760,7 @@ pub(crate) mod tests {
             family_cap: 10_000,
             seed: 1,
             select: SelectBy::F1,
+            joint_family: None,
         }
     }
 

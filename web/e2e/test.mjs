@@ -244,6 +244,8 @@ await check("a dropped capture is read in the browser: its machine alerted, its 
   const summary = await page.textContent("#batch-summary");
   assert.match(summary, /^bedep\.pcap: pcap capture: 3045 packets, 69 DNS messages, 37 queries \(5 with no answer captured\); 37 queries, 28 distinct names .*, 1 hosts alerted/, summary);
   assert.deepEqual(await hosts(), ["192.168.122.31"]);
+  // Its generated names, each but two `unknown` alone, are named together.
+  assert.equal(await page.textContent("#batch-hosts-table .host-family"), "bedep");
   const fromCapture = await rows();
 
   // The Zeek log of the same capture, pasted: the same names, verdicts and host.

@@ -411,7 +411,8 @@ async fn score_log(
         .map(|((_, name), verdict)| (name.to_ascii_lowercase(), NameScore::of(verdict)))
         .collect();
     let mut tracker = HostTracker::new(HostRules::default())
-        .with_lexicon(engine.lexicon().cloned().map(std::sync::Arc::new));
+        .with_lexicon(engine.lexicon().cloned().map(std::sync::Arc::new))
+        .with_families(engine.families().cloned().map(std::sync::Arc::new));
     let hosts: Vec<Alert> = log
         .events
         .iter()
@@ -497,6 +498,10 @@ fn Hosts(
                 .map(|(f, n)| format!("{f} ({n})"))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let family = h
+                .family
+                .as_ref()
+                .map_or_else(String::new, |f| f.name.clone());
             let names = h
                 .names
                 .iter()
@@ -509,6 +514,7 @@ fn Hosts(
                     <td class="host-client">{h.client}</td>
                     <td class="num">{format!("{:.1}", h.evidence)}</td>
                     <td class="num">{h.names.len()}</td>
+                    <td class="host-family">{family}</td>
                     <td>{families}</td>
                     <td>{names}</td>
                     <td class="host-reason">{reason}</td>
@@ -520,7 +526,7 @@ fn Hosts(
         <div id="batch-hosts">
             <h3>"Hosts alerted"</h3>
             <table id="batch-hosts-table">
-                <thead><tr><th>"client"</th><th>"evidence (log-likelihood ratio)"</th><th>"names"</th><th>"families"</th><th>"first names"</th><th>"why"</th></tr></thead>
+                <thead><tr><th>"client"</th><th>"evidence (log-likelihood ratio)"</th><th>"names"</th><th>"family of the host"</th><th>"families by name"</th><th>"first names"</th><th>"why"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
             <ul id="batch-campaigns">{campaign_rows}</ul>

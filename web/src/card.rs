@@ -50,6 +50,17 @@ fn CardView(
             .get(family)
             .map_or("—".to_owned(), |t| percent(pick(t)))
     };
+    let groups = card.config.family.as_ref().and_then(|f| f.group.as_ref()).map(|g| {
+        let sizes: Vec<String> = (g.named_right.iter().zip(&g.unknown_on_held_out))
+            .map(|(&(n, right), &(_, declined))| {
+                format!("{} of groups of {n} ({} of unseen families' declined)", percent(f64::from(right)), percent(f64::from(declined)))
+            })
+            .collect();
+        format!(
+            " An alerted host's DGA names are named together, by their pooled probabilities and how well they fit the family's own lengths, characters and suffixes: right for {}.",
+            sizes.join(", ")
+        )
+    });
     let head = card.family.as_ref().map(|f| {
         let confused: Vec<String> = f
             .confused
@@ -66,7 +77,7 @@ fn CardView(
             percent(f.unknown),
             percent(f.named_right),
             confused.join("; "),
-        )
+        ) + groups.as_deref().unwrap_or("")
     });
     let metrics = [
         ("F1", format!("{:.4}", r.f1)),

@@ -123,6 +123,11 @@ impl Engine {
     pub fn lexicon(&self) -> Option<&model_core::words::Lexicon> {
         self.cpu.config().words.as_ref().map(|part| &part.lexicon)
     }
+
+    /// The family head's classes and group rule, for naming an alerted host's family.
+    pub fn families(&self) -> Option<&model_core::FamilyConfig> {
+        self.cpu.config().family.as_ref()
+    }
 }
 
 thread_local! {

@@ -95,7 +95,9 @@ pub fn document(alert: &Value) -> Value {
             dns["response_code"] = json!(rcode);
         }
         doc["dns"] = dns;
-        if let Some(family) = first["family"].as_str().filter(|f| *f != "unknown") {
+        // A host alert's own family (its names named together) before its first name's.
+        let family = alert["family"]["name"].as_str().filter(|f| *f != "unknown");
+        if let Some(family) = family.or(first["family"].as_str().filter(|f| *f != "unknown")) {
             doc["threat"]["software"] = json!({"name": family});
         }
     }

@@ -102,7 +102,10 @@ impl Triage {
             .words
             .as_ref()
             .map(|w| std::sync::Arc::new(w.lexicon.clone()));
-        let hosts = HostTracker::new(rules).with_lexicon(lexicon);
+        let families = detector.config().family.clone().map(std::sync::Arc::new);
+        let hosts = HostTracker::new(rules)
+            .with_lexicon(lexicon)
+            .with_families(families);
         Self {
             detector,
             window_s,

@@ -45,9 +45,9 @@ class NativeDetector:
         reads a log; and the number of rows skipped (no client, finite time or name)."""
     def name_evidence(
         self, len: int, names: Strings
-    ) -> tuple[list[Optional[str]], list[str], list[float], list[Optional[str]]]:
+    ) -> tuple[list[Optional[str]], list[str], list[float], list[Optional[str]], list[str]]:
         """Each name's evidence for the host rule: registrable domain (None: no evidence),
-        registrable label, p_dga, family."""
+        registrable label, p_dga, family, the family head's kept classes as text."""
     @staticmethod
     def columns() -> list[tuple[str, str]]:
         """The verdict columns' names and Arrow types, in order."""
@@ -74,6 +74,7 @@ class NativeHosts:
         label: Strings,
         p_dga: Numbers,
         family: Strings,
+        classes: Strings,
     ) -> tuple[list, list, list, list, list]:
         """Judges one client's rows: its host alerts (time, seq, JSON), history by stretch,
         first lookups of popular candidates, failed generated names, changes in leaning."""

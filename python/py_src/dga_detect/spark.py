@@ -139,7 +139,9 @@ _JUDGED_ARROW = pa.schema(
 )
 _JUDGED_FIELDS = _JUDGED_ARROW.names
 
-_EVIDENCE = "query string, registrable string, label string, p_dga float, family string"
+_EVIDENCE = (
+    "query string, registrable string, label string, p_dga float, family string, classes string"
+)
 
 
 def hosts(
@@ -237,7 +239,7 @@ def hosts(
         native = _detector(options)._native
         for batch in batches:
             for names in _as_string_chunks(batch.column("query")):
-                registrable, label, p_dga, family = native.name_evidence(
+                registrable, label, p_dga, family, classes = native.name_evidence(
                     len(names), _strings(names)
                 )
                 yield pa.RecordBatch.from_arrays(
@@ -247,8 +249,9 @@ def hosts(
                         pa.array(label, pa.string()),
                         pa.array(p_dga, pa.float32()),
                         pa.array(family, pa.string()),
+                        pa.array(classes, pa.string()),
                     ],
-                    names=["query", "registrable", "label", "p_dga", "family"],
+                    names=["query", "registrable", "label", "p_dga", "family", "classes"],
                 )
 
     names = rows.select("query").distinct().mapInArrow(evidence, _EVIDENCE)
@@ -334,6 +337,7 @@ def _judge(blob, window_s, budget, facts):
             text("label"),
             _values(p_dga),
             text("family"),
+            text("classes"),
         )
         out = {f: [] for f in _JUDGED_FIELDS}
 

@@ -1,0 +1,373 @@
+//! The family of a group of names: the DGA names one host looked up. One name often cannot tell
+//! generators of random-looking names apart (Ramnit's names are lowercase letters of 8 to 19
+//! before `.com`, as are those of several other families), but the names of one infection come
+//! from one generator, so their evidence adds up: the head's probabilities are pooled over the
+//! group, and the group must also fit the named family's own names in label length, characters
+//! and suffix. That fit is what declines families never seen: an unseen generator's names often
+//! look like a known family's one by one, but not as a group (twenty names all 12 letters long
+//! are not a family whose lengths run from 8 to 19).
+
+use serde::{Deserialize, Serialize};
+
+use crate::UNKNOWN_FAMILY;
+
+/// Characters counted in a profile: `a`-`z`, `0`-`9`, `-`, then everything else.
+const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-";
+/// Label lengths counted apart: 1 to 63, the longest a label may be.
+const LENGTHS: usize = 64;
+/// Pseudo-count added to every bin of a profile, so that a length or character a family's
+/// training names never had is improbable rather than impossible.
+const PSEUDO: f64 = 0.1;
+/// Probability given to a family outside a name's kept classes, at least (see [`GroupMember`]).
+const FLOOR: f64 = 1e-9;
+
+/// What a family's training names look like, counted: the reference a group must fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FamilyProfile {
+    /// Names counted (the family head's training names of the family).
+    pub names: u32,
+    /// Names per registrable-label length, from length `lengths_from` on (the rest were 0).
+    pub lengths_from: u8,
+    pub lengths: Vec<u32>,
+    /// Label characters per [`ALPHABET`] entry, and last the rest.
+    pub chars: Vec<u32>,
+    /// Names per public suffix, most frequent first (at most [`FamilyProfile::SUFFIXES`]).
+    pub suffixes: Vec<(String, u32)>,
+    /// Names under any other suffix.
+    pub other_suffixes: u32,
+}
+
+impl FamilyProfile {
+    /// Suffixes a profile names; a family's rarer ones are counted together.
+    pub const SUFFIXES: usize = 16;
+
+    /// The profile of `names`, each as (registrable label, public suffix).
+    pub fn of<'a>(names: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut lengths = [0u32; LENGTHS];
+        let mut chars = vec![0u32; ALPHABET.len() + 1];
+        let mut suffixes: Vec<(String, u32)> = Vec::new();
+        let mut count = 0u32;
+        for (label, suffix) in names {
+            count += 1;
+            lengths[length_bin(label)] += 1;
+            for b in label.bytes() {
+                chars[char_bin(b)] += 1;
+            }
+            match suffixes.iter_mut().find(|(s, _)| s == suffix) {
+                Some((_, n)) => *n += 1,
+                None => suffixes.push((suffix.to_owned(), 1)),
+            }
+        }
+        suffixes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let other_suffixes = suffixes.iter().skip(Self::SUFFIXES).map(|(_, n)| n).sum();
+        suffixes.truncate(Self::SUFFIXES);
+        let first = lengths.iter().position(|&n| n > 0).unwrap_or(0);
+        let last = lengths.iter().rposition(|&n| n > 0).unwrap_or(0);
+        Self {
+            names: count,
+            lengths_from: first as u8,
+            lengths: lengths[first..=last].to_vec(),
+            chars,
+            suffixes,
+            other_suffixes,
+        }
+    }
+
+    fn length_count(&self, bin: usize) -> u32 {
+        bin.checked_sub(usize::from(self.lengths_from))
+            .and_then(|i| self.lengths.get(i).copied())
+            .unwrap_or(0)
+    }
+
+    /// How well `members` fit this profile: the smallest p-value of three G-tests of goodness
+    /// of fit (label lengths, label characters, suffixes), each against a chi-squared
+    /// distribution with one degree of freedom fewer than the bins the family's names used.
+    /// The chi-squared reading is rough for small groups; the threshold it meets is chosen on
+    /// groups of held-out families, so only its order matters.
+    pub fn fit(&self, members: &[GroupMember]) -> f64 {
+        let n = members.len() as f64;
+        let mut lengths = [0f64; LENGTHS];
+        let mut chars = vec![0f64; ALPHABET.len() + 1];
+        let mut suffixes = vec![0f64; self.suffixes.len() + 1];
+        for m in members {
+            lengths[length_bin(m.label)] += 1.0;
+            for b in m.label.bytes() {
+                chars[char_bin(b)] += 1.0;
+            }
+            let at = self.suffixes.iter().position(|(s, _)| s == m.suffix);
+            suffixes[at.unwrap_or(self.suffixes.len())] += 1.0;
+        }
+        let length_counts: Vec<u32> = (0..LENGTHS).map(|b| self.length_count(b)).collect();
+        let suffix_counts: Vec<u32> = (self.suffixes.iter().map(|(_, c)| *c))
+            .chain([self.other_suffixes])
+            .collect();
+        let letters: f64 = chars.iter().sum();
+        [
+            g_test(&lengths, &length_counts, n),
+            g_test(&chars, &self.chars, letters),
+            g_test(&suffixes, &suffix_counts, n),
+        ]
+        .into_iter()
+        .fold(1.0, f64::min)
+    }
+}
+
+/// The public suffix of `registrable_domain` whose registrable label is `label` (`com` for
+/// `example.com`), or `""` when the domain does not start with the label.
+pub fn suffix_of<'a>(registrable_domain: &'a str, label: &str) -> &'a str {
+    registrable_domain
+        .strip_prefix(label)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .unwrap_or("")
+}
+
+fn length_bin(label: &str) -> usize {
+    label.len().min(LENGTHS - 1)
+}
+
+fn char_bin(b: u8) -> usize {
+    ALPHABET
+        .iter()
+        .position(|&a| a == b)
+        .unwrap_or(ALPHABET.len())
+}
+
+/// P-value of a G-test of `observed` (summing to `total`) against the distribution of
+/// `reference` counts, smoothed by [`PSEUDO`].
+fn g_test(observed: &[f64], reference: &[u32], total: f64) -> f64 {
+    let reference_total: f64 =
+        reference.iter().map(|&c| f64::from(c)).sum::<f64>() + PSEUDO * reference.len() as f64;
+    let g: f64 = 2.0
+        * observed
+            .iter()
+            .zip(reference)
+            .filter(|(o, _)| **o > 0.0)
+            .map(|(o, &r)| {
+                let expected = total * (f64::from(r) + PSEUDO) / reference_total;
+                o * (o / expected).ln()
+            })
+            .sum::<f64>();
+    let used = reference.iter().filter(|&&c| c > 0).count();
+    let freedom = used.saturating_sub(1).max(1) as f64;
+    if g <= 0.0 {
+        return 1.0;
+    }
+    statrs::function::gamma::gamma_ur(freedom / 2.0, g / 2.0)
+}
+
+/// One name of a group: its registrable label and public suffix, and the family head's most
+/// probable classes for it (index, probability), as [`crate::Family::classes`] keeps them.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupMember<'a> {
+    pub label: &'a str,
+    pub suffix: &'a str,
+    pub classes: &'a [(u32, f32)],
+}
+
+impl GroupMember<'_> {
+    /// The head's probability of `class` for this name; a class outside the kept ones shares
+    /// what they leave evenly with the other classes left out.
+    fn p(&self, class: u32, families: usize) -> f64 {
+        if let Some(&(_, p)) = self.classes.iter().find(|(c, _)| *c == class) {
+            return f64::from(p).max(FLOOR);
+        }
+        let kept: f64 = self.classes.iter().map(|&(_, p)| f64::from(p)).sum();
+        let left = families.saturating_sub(self.classes.len()).max(1) as f64;
+        ((1.0 - kept).max(1e-6) / left).max(FLOOR)
+    }
+}
+
+/// How groups are named: measured by the trainer on groups of families held out of the head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupRule {
+    /// One profile per family, in the head's class order.
+    pub profiles: Vec<FamilyProfile>,
+    /// A group is named only when its fit ([`FamilyProfile::fit`]) is at least this.
+    pub fit_at_least: f32,
+    /// Below this mean probability of the pooled family the answer is `unknown`: for groups of
+    /// 2 names, 3, and so on; the last entry holds for larger groups.
+    pub unknown_below: Vec<f32>,
+    /// Share of held-out families' groups answered `unknown` (test split) for groups of 3, 5
+    /// and 10 names: measured when the rule was fitted, as the weights alone cannot.
+    #[serde(default)]
+    pub unknown_on_held_out: Vec<(u32, f32)>,
+    /// Share of known families' groups named right (test split), for the same sizes.
+    #[serde(default)]
+    pub named_right: Vec<(u32, f32)>,
+}
+
+/// The family a group of names was given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupFamily {
+    /// The pooled family, or `unknown` when the group is not sure or does not fit it.
+    pub name: String,
+    /// The pooled family, also when the answer is `unknown`.
+    pub best: String,
+    /// Mean over the names of the head's probability of `best`.
+    pub p: f32,
+    /// How well the names fit `best`'s own names ([`FamilyProfile::fit`]).
+    pub fit: f32,
+    /// Names pooled.
+    pub names: usize,
+}
+
+impl GroupRule {
+    /// The family of `members` under a head with `names` classes; `None` for fewer than two
+    /// members (one name is named by the head alone).
+    pub fn name(&self, names: &[String], members: &[GroupMember]) -> Option<GroupFamily> {
+        let (best, p) = self.pooled(names.len(), members)?;
+        let fit = self.profiles.get(best as usize)?.fit(members);
+        let threshold = self.threshold(members.len());
+        let best_name = names.get(best as usize)?.clone();
+        let known = f64::from(p) >= f64::from(threshold) && fit >= f64::from(self.fit_at_least);
+        Some(GroupFamily {
+            name: if known {
+                best_name.clone()
+            } else {
+                UNKNOWN_FAMILY.to_owned()
+            },
+            best: best_name,
+            p,
+            fit: fit as f32,
+            names: members.len(),
+        })
+    }
+
+    /// The mean probability a group of `n` names must reach.
+    pub fn threshold(&self, n: usize) -> f32 {
+        let at = n
+            .saturating_sub(2)
+            .min(self.unknown_below.len().saturating_sub(1));
+        self.unknown_below.get(at).copied().unwrap_or(1.0)
+    }
+
+    /// The family the group's names point to together and the mean of their probabilities of
+    /// it. The head's outputs are posteriors under its training prior: their product counts
+    /// the prior once per name, so all but one are divided out.
+    pub fn pooled(&self, families: usize, members: &[GroupMember]) -> Option<(u32, f32)> {
+        if members.len() < 2 {
+            return None;
+        }
+        let total: f64 = self.profiles.iter().map(|p| f64::from(p.names)).sum();
+        let prior = |c: u32| {
+            let names = self.profiles.get(c as usize).map_or(0, |p| p.names);
+            (f64::from(names) + 1.0) / (total + families as f64)
+        };
+        let mut candidates: Vec<u32> = members
+            .iter()
+            .flat_map(|m| m.classes.iter().map(|&(c, _)| c))
+            .filter(|&c| (c as usize) < families)
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let repeats = (members.len() - 1) as f64;
+        let score = |c: u32| {
+            members.iter().map(|m| m.p(c, families).ln()).sum::<f64>() - repeats * prior(c).ln()
+        };
+        let best = candidates
+            .into_iter()
+            .map(|c| (c, score(c)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))?
+            .0;
+        let mean = members.iter().map(|m| m.p(best, families)).sum::<f64>() / members.len() as f64;
+        Some((best, mean as f32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Labels of `len` letters drawn from `letters` by a fixed rule (no RNG needed).
+    fn labels(count: usize, lens: &[usize], letters: &[u8]) -> Vec<String> {
+        (0..count)
+            .map(|i| {
+                let len = lens[i % lens.len()];
+                (0..len)
+                    .map(|j| letters[(i * 7 + j * 13 + i * j) % letters.len()] as char)
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn rule() -> (Vec<String>, GroupRule) {
+        let wide: Vec<String> = labels(
+            2000,
+            &(8..20).collect::<Vec<_>>(),
+            b"abcdefghijklmnopqrstuvwxy",
+        );
+        let fixed: Vec<String> = labels(2000, &[12], b"abcdefghijklmnopqrstuvwxyz");
+        let profiles = vec![
+            FamilyProfile::of(wide.iter().map(|l| (l.as_str(), "com"))),
+            FamilyProfile::of(fixed.iter().map(|l| (l.as_str(), "net"))),
+        ];
+        let rule = GroupRule {
+            profiles,
+            fit_at_least: 1e-3,
+            unknown_below: vec![0.9, 0.5, 0.2],
+            unknown_on_held_out: Vec::new(),
+            named_right: Vec::new(),
+        };
+        (vec!["wide".into(), "fixed".into()], rule)
+    }
+
+    #[test]
+    fn a_group_named_by_pooled_evidence_that_no_single_name_reaches() {
+        let (names, rule) = rule();
+        let group = labels(10, &[9, 14, 17, 11, 19, 8], b"qwertyuiopasdfghjklxcvbnm");
+        // Each name alone leans only a little towards `wide`: 0.55 against 0.45.
+        let classes = [(0u32, 0.55f32), (1, 0.45)];
+        let members: Vec<GroupMember> = group
+            .iter()
+            .map(|l| GroupMember {
+                label: l,
+                suffix: "com",
+                classes: &classes,
+            })
+            .collect();
+        let named = rule.name(&names, &members).expect("ten members");
+        assert_eq!((named.best.as_str(), named.name.as_str()), ("wide", "wide"));
+        assert!(named.fit > 1e-3, "{named:?}");
+    }
+
+    #[test]
+    fn a_group_that_does_not_fit_the_pooled_family_is_declined() {
+        let (names, rule) = rule();
+        // Names of one length only, under another suffix: not how `wide` names look together.
+        let group = labels(10, &[12], b"abcdefghijklmnopqrstuvwxyz");
+        let classes = [(0u32, 0.9f32), (1, 0.1)];
+        let members: Vec<GroupMember> = group
+            .iter()
+            .map(|l| GroupMember {
+                label: l,
+                suffix: "org",
+                classes: &classes,
+            })
+            .collect();
+        let named = rule.name(&names, &members).expect("ten members");
+        assert_eq!(named.best, "wide");
+        assert_eq!(named.name, UNKNOWN_FAMILY, "{named:?}");
+    }
+
+    #[test]
+    fn one_name_is_no_group_and_thresholds_hold_past_the_table() {
+        let (names, rule) = rule();
+        let classes = [(0u32, 1.0f32)];
+        let one = [GroupMember {
+            label: "abcdefghij",
+            suffix: "com",
+            classes: &classes,
+        }];
+        assert_eq!(rule.name(&names, &one), None);
+        assert_eq!(rule.threshold(2), 0.9);
+        assert_eq!(rule.threshold(4), 0.2);
+        assert_eq!(rule.threshold(400), 0.2);
+    }
+
+    #[test]
+    fn the_g_test_accepts_a_sample_of_its_reference_and_refuses_another() {
+        let reference = [100, 100, 100, 100];
+        assert!(g_test(&[5.0, 5.0, 5.0, 5.0], &reference, 20.0) > 0.99);
+        assert!(g_test(&[20.0, 0.0, 0.0, 0.0], &reference, 20.0) < 1e-6);
+    }
+}
