@@ -50,7 +50,7 @@ fn CardView(
             .get(family)
             .map_or("—".to_owned(), |t| percent(pick(t)))
     };
-    let groups = card.config.family.as_ref().and_then(|f| f.group.as_ref()).map(|g| {
+    let groups = c.family.as_ref().and_then(|f| f.group.as_ref()).map(|g| {
         let sizes: Vec<String> = (g.named_right.iter().zip(&g.unknown_on_held_out))
             .map(|(&(n, right), &(_, declined))| {
                 format!("{} of groups of {n} ({} of unseen families' declined)", percent(f64::from(right)), percent(f64::from(declined)))
