@@ -290,6 +290,21 @@ mod tests {
             .collect()
     }
 
+    /// `labels` under `suffix`, each with the head's `classes`.
+    fn members<'a>(
+        labels: &'a [String],
+        suffix: &'a str,
+        classes: &'a [(u32, f32)],
+    ) -> Vec<GroupMember<'a>> {
+        (labels.iter())
+            .map(|label| GroupMember {
+                label,
+                suffix,
+                classes,
+            })
+            .collect()
+    }
+
     fn rule() -> (Vec<String>, GroupRule) {
         let wide: Vec<String> = labels(
             2000,
@@ -317,14 +332,7 @@ mod tests {
         let group = labels(10, &[9, 14, 17, 11, 19, 8], b"qwertyuiopasdfghjklxcvbnm");
         // Each name alone leans only a little towards `wide`: 0.55 against 0.45.
         let classes = [(0u32, 0.55f32), (1, 0.45)];
-        let members: Vec<GroupMember> = group
-            .iter()
-            .map(|l| GroupMember {
-                label: l,
-                suffix: "com",
-                classes: &classes,
-            })
-            .collect();
+        let members = members(&group, "com", &classes);
         let named = rule.name(&names, &members).expect("ten members");
         assert_eq!((named.best.as_str(), named.name.as_str()), ("wide", "wide"));
         assert!(named.fit > 1e-3, "{named:?}");
@@ -336,14 +344,7 @@ mod tests {
         // Names of one length only, under another suffix: not how `wide` names look together.
         let group = labels(10, &[12], b"abcdefghijklmnopqrstuvwxyz");
         let classes = [(0u32, 0.9f32), (1, 0.1)];
-        let members: Vec<GroupMember> = group
-            .iter()
-            .map(|l| GroupMember {
-                label: l,
-                suffix: "org",
-                classes: &classes,
-            })
-            .collect();
+        let members = members(&group, "org", &classes);
         let named = rule.name(&names, &members).expect("ten members");
         assert_eq!(named.best, "wide");
         assert_eq!(named.name, UNKNOWN_FAMILY, "{named:?}");

@@ -158,23 +158,21 @@ pub(crate) fn add_family(
     for fold in 0..FOLDS {
         let held = |c: u32| c as usize % FOLDS == fold;
         let head = fit_head(&train.keep(|c| !held(c)), names.len(), fit, fold as u64);
-        for (features, out) in [(&val, &mut held_val), (&test, &mut held_test)] {
-            for (i, kept) in kept_classes(&head, features).into_iter().enumerate() {
-                if held(features.classes[i]) {
-                    out[i] = kept;
-                }
-            }
-        }
-        for (c, top) in val.classes.iter().zip(top_guesses(&head, &val)) {
-            if held(*c) {
-                unknown_val.push(top[0].1);
+        // One pass of the head over each split gives both the best guess and the kept classes.
+        for (i, kept) in kept_classes(&head, &val).into_iter().enumerate() {
+            let (c, (first, p)) = (val.classes[i], kept[0]);
+            if held(c) {
+                unknown_val.push(p);
+                held_val[i] = kept;
             } else {
-                known_val.push((*c, top[0].0 == *c, top[0].1));
+                known_val.push((c, first == c, p));
             }
         }
-        for (c, top) in test.classes.iter().zip(top_guesses(&head, &test)) {
-            if held(*c) {
-                unknown_test.push((*c, top[0].1));
+        for (i, kept) in kept_classes(&head, &test).into_iter().enumerate() {
+            let c = test.classes[i];
+            if held(c) {
+                unknown_test.push((c, kept[0].1));
+                held_test[i] = kept;
             }
         }
         eprintln!("family head: fold {} of {FOLDS} fitted", fold + 1);
@@ -573,24 +571,6 @@ fn fit_head(train: &Features, classes: usize, fit: FitArgs, salt: u64) -> Head<C
     head.valid()
 }
 
-/// The head's best guess and its probability for every row of `features`.
-fn top_guesses(head: &Head<CpuBackend>, features: &Features) -> Vec<[(u32, f32); 1]> {
-    let device = Default::default();
-    let mut out = Vec::with_capacity(features.len());
-    let all: Vec<usize> = (0..features.len()).collect();
-    for rows in all.chunks(4 * BATCH) {
-        let probs = burn::tensor::activation::softmax(
-            head.forward(features.tensor::<CpuBackend>(rows, &device)),
-            1,
-        );
-        let (p, i) = probs.max_dim_with_indices(1); // [rows, 1] each
-        let p = p.into_data().to_vec::<f32>().expect("f32");
-        let i: Vec<i64> = i.into_data().convert::<i64>().to_vec().expect("ints");
-        out.extend(i.into_iter().zip(p).map(|(i, p)| [(i as u32, p)]));
-    }
-    out
-}
-
 /// One name's kept classes: (class, probability), best first.
 type Kept = Vec<(u32, f32)>;
 
@@ -672,29 +652,17 @@ fn fit_group_rule(
         unknown_on_held_out: Vec::new(),
         named_right: Vec::new(),
     };
-    let members = |features: &'_ Features, kept: &'_ [Kept], rows: &[usize]| {
-        rows.iter()
-            .map(|&i| {
-                (
-                    features.names[i].0.clone(),
-                    features.names[i].1.clone(),
-                    kept[i].clone(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
     // The pooled probability of each group, or -1 where the group does not fit.
     let scores = |rule: &GroupRule, features: &Features, kept: &[Kept], n: usize| {
         family_groups(&features.classes, n, |i| !kept[i].is_empty())
             .into_iter()
             .filter_map(|(c, rows)| {
-                let owned = members(features, kept, &rows);
-                let group: Vec<GroupMember> = owned
+                let group: Vec<GroupMember> = rows
                     .iter()
-                    .map(|(label, suffix, classes)| GroupMember {
-                        label,
-                        suffix,
-                        classes,
+                    .map(|&i| GroupMember {
+                        label: &features.names[i].0,
+                        suffix: &features.names[i].1,
+                        classes: &kept[i],
                     })
                     .collect();
                 let (best, p) = rule.pooled(families, &group)?;
