@@ -85,8 +85,8 @@ pub struct FamilyAccuracy {
     pub top3_macro: f64,
     /// Share of these known-family names answered `unknown` at the shipped threshold.
     pub unknown: f64,
-    /// Share of these names whose family is named, and named right: the first guess, at or
-    /// above the threshold (cards from before it read 0).
+    /// Share of these names whose family is named, and named right: the first guess, not
+    /// declined as `unknown` (cards from before it read 0).
     #[serde(default)]
     pub named_right: f64,
     /// Share of names of families kept out of the head's fit that it answered `unknown` (test

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::allow::AllowList;
 use crate::batch::Shapes;
 use crate::explain::Anomaly;
+use crate::groups::GroupMember;
 use crate::model::{DgaModel, ModelConfig};
 use crate::normalise::{Domain, DomainError, normalise};
 use crate::tokeniser::Tokeniser;
@@ -116,8 +117,9 @@ pub struct Scored {
 /// The family head's answer for a DGA verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Family {
-    /// The most probable family, or `unknown` when its probability is under the head's
-    /// threshold (see [`crate::FamilyConfig`]).
+    /// The most probable family, or `unknown` when the name does not reach the threshold of
+    /// [`crate::NameRule`] (or, in files without one, when its probability is under the head's
+    /// threshold: see [`crate::FamilyConfig`]).
     pub name: String,
     /// The head's probability of its best guess (also when the answer is `unknown`).
     pub p: f32,
@@ -423,7 +425,7 @@ impl<B: Backend> Detector<B> {
                     let p_dga = sigmoid(logit);
                     let allowed = self.allow.entry_for(&domain).map(str::to_owned);
                     let family = (p_dga >= DECISION_P && allowed.is_none())
-                        .then(|| self.family(&score.family))
+                        .then(|| self.family(&score.family, &domain))
                         .flatten();
                     let mut scored = Scored {
                         domain,
@@ -443,14 +445,35 @@ impl<B: Backend> Detector<B> {
 }
 
 impl<B: Backend> Detector<B> {
-    /// Names the family head's top classes; `None` without a head.
-    fn family(&self, top: &[(u32, f32)]) -> Option<Family> {
+    /// Whether a name of this registrable label and suffix is given its family head's first
+    /// guess among `classes` (best first), rather than `unknown`: by the head's
+    /// [`crate::NameRule`] where it has one, else by its probability alone.
+    pub fn names_first_guess(&self, classes: &[(u32, f32)], label: &str, suffix: &str) -> bool {
+        let Some(config) = self.config.family.as_ref() else {
+            return false;
+        };
+        let Some(&(_, p)) = classes.first() else {
+            return false;
+        };
+        let member = GroupMember {
+            label,
+            suffix,
+            classes,
+        };
+        let by_rule = config.group.as_ref().and_then(|g| g.names_one(&member));
+        by_rule.unwrap_or(p >= config.unknown_below)
+    }
+
+    /// Names the family head's top classes for `domain`; `None` without a head.
+    fn family(&self, top: &[(u32, f32)], domain: &Domain) -> Option<Family> {
         let config = self.config.family.as_ref()?;
         let named = |&(i, p): &(u32, f32)| Some((config.names.get(i as usize)?.clone(), p));
         let classes: Vec<(u32, f32)> = top.to_vec();
         let top: Vec<(String, f32)> = top.iter().take(FAMILY_TOP).filter_map(named).collect();
         let (best, p) = top.first()?.clone();
-        let name = if p >= config.unknown_below {
+        let label = domain.registrable_label();
+        let suffix = crate::suffix_of(&domain.registrable_domain, label);
+        let name = if self.names_first_guess(&classes, label, suffix) {
             best
         } else {
             UNKNOWN_FAMILY.to_owned()

@@ -6,6 +6,12 @@
 //! and suffix. That fit is what declines families never seen: an unseen generator's names often
 //! look like a known family's one by one, but not as a group (twenty names all 12 letters long
 //! are not a family whose lengths run from 8 to 19).
+//!
+//! The same profiles also check one name ([`NameRule`]): how likely its label length and
+//! characters are under the head's first guess, against under all families, and how well it
+//! fits that family's names, added to the head's log-probability. One name carries little of
+//! this evidence, but enough to decline many names of unseen generators that the head alone
+//! names with confidence.
 
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +79,18 @@ impl FamilyProfile {
         }
     }
 
+    /// Log-probability of a label's length among this profile's names (smoothed).
+    fn length_log_p(&self, label: &str) -> f64 {
+        let count = f64::from(self.length_count(length_bin(label)));
+        smoothed_log_share(count, f64::from(self.names), LENGTHS)
+    }
+
+    /// Log-probability of a label's characters, each drawn from this profile's characters.
+    fn chars_log_p(&self, label: &str) -> f64 {
+        let counts: Vec<f64> = self.chars.iter().map(|&c| f64::from(c)).collect();
+        chars_log_p(&counts, label)
+    }
+
     fn length_count(&self, bin: usize) -> u32 {
         bin.checked_sub(usize::from(self.lengths_from))
             .and_then(|i| self.lengths.get(i).copied())
@@ -119,6 +137,25 @@ pub fn suffix_of<'a>(registrable_domain: &'a str, label: &str) -> &'a str {
         .strip_prefix(label)
         .and_then(|rest| rest.strip_prefix('.'))
         .unwrap_or("")
+}
+
+/// `ln((count + PSEUDO) / (total + PSEUDO * bins))`: a share of `total` smoothed as the
+/// G-tests smooth their references.
+fn smoothed_log_share(count: f64, total: f64, bins: usize) -> f64 {
+    ((count + PSEUDO) / (total + PSEUDO * bins as f64)).ln()
+}
+
+/// Log-probability of `label`'s characters, each drawn from the distribution of `counts` (one
+/// per character bin).
+fn chars_log_p(counts: &[f64], label: &str) -> f64 {
+    let total: f64 = counts.iter().sum();
+    label
+        .bytes()
+        .map(|b| {
+            let count = counts.get(char_bin(b)).copied().unwrap_or(0.0);
+            smoothed_log_share(count, total, counts.len())
+        })
+        .sum()
 }
 
 fn length_bin(label: &str) -> usize {
@@ -194,6 +231,46 @@ pub struct GroupRule {
     /// Share of known families' groups named right (test split), for the same sizes.
     #[serde(default)]
     pub named_right: Vec<(u32, f32)>,
+    /// How one name is named (files from before it name one name by the head's probability
+    /// alone, [`crate::FamilyConfig::unknown_below`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_name: Option<NameRule>,
+}
+
+/// The evidence about one name's family beyond the head's first guess (see [`NameRule`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NameEvidence {
+    /// The head's first guess and the natural log of its probability.
+    pub class: u32,
+    pub log_p: f64,
+    /// Log-likelihood ratio of the label's length under the guess's profile against under all
+    /// families together.
+    pub length: f64,
+    /// The same for the label's characters.
+    pub chars: f64,
+    /// Natural log of the name's fit to the guess's profile ([`FamilyProfile::fit`]).
+    pub log_fit: f64,
+}
+
+/// How one name is named: the head's first guess when
+/// `ln p + length_weight * length + chars_weight * chars + fit_weight * ln fit` (the terms of
+/// [`NameEvidence`]) reaches `unknown_below`, else `unknown`. The weights and the threshold
+/// are chosen by the trainer on validation names of families held out of the head.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NameRule {
+    pub length_weight: f32,
+    pub chars_weight: f32,
+    pub fit_weight: f32,
+    pub unknown_below: f32,
+}
+
+impl NameRule {
+    pub fn score(&self, e: &NameEvidence) -> f64 {
+        e.log_p
+            + f64::from(self.length_weight) * e.length
+            + f64::from(self.chars_weight) * e.chars
+            + f64::from(self.fit_weight) * e.log_fit
+    }
 }
 
 /// The family a group of names was given.
@@ -212,8 +289,55 @@ pub struct GroupFamily {
 }
 
 impl GroupRule {
+    /// A rule of `profiles` (one per family, in the head's class order) with no thresholds yet.
+    pub fn new(profiles: Vec<FamilyProfile>, fit_at_least: f32) -> Self {
+        Self {
+            profiles,
+            fit_at_least,
+            unknown_below: Vec::new(),
+            unknown_on_held_out: Vec::new(),
+            named_right: Vec::new(),
+            one_name: None,
+        }
+    }
+
+    /// Whether one name is named its head's first guess; `None` without a [`NameRule`].
+    pub fn names_one(&self, member: &GroupMember) -> Option<bool> {
+        let rule = self.one_name.as_ref()?;
+        let evidence = self.evidence(member)?;
+        Some(rule.score(&evidence) >= f64::from(rule.unknown_below))
+    }
+
+    /// What one name says about its head's first guess; `None` for a name without classes.
+    pub fn evidence(&self, member: &GroupMember) -> Option<NameEvidence> {
+        let &(class, p) = member.classes.first()?;
+        let profile = self.profiles.get(class as usize)?;
+        // All families' names counted together: summed here rather than kept, as only names
+        // called DGA ask (a hundred profiles, a few thousand additions).
+        let sum = |count: &dyn Fn(&FamilyProfile) -> u32| -> f64 {
+            self.profiles.iter().map(|p| f64::from(count(p))).sum()
+        };
+        let bin = length_bin(member.label);
+        let length = profile.length_log_p(member.label)
+            - smoothed_log_share(sum(&|p| p.length_count(bin)), sum(&|p| p.names), LENGTHS);
+        let all_chars: Vec<f64> = (0..=ALPHABET.len())
+            .map(|b| sum(&|p| p.chars.get(b).copied().unwrap_or(0)))
+            .collect();
+        let chars = profile.chars_log_p(member.label) - chars_log_p(&all_chars, member.label);
+        Some(NameEvidence {
+            class,
+            log_p: f64::from(p).max(FLOOR).ln(),
+            length,
+            chars,
+            log_fit: profile
+                .fit(std::slice::from_ref(member))
+                .max(f64::MIN_POSITIVE)
+                .ln(),
+        })
+    }
+
     /// The family of `members` under a head with `names` classes; `None` for fewer than two
-    /// members (one name is named by the head alone).
+    /// members (one name is named by [`GroupRule::names_one`]).
     pub fn name(&self, names: &[String], members: &[GroupMember]) -> Option<GroupFamily> {
         let (best, p) = self.pooled(names.len(), members)?;
         let fit = self.profiles.get(best as usize)?.fit(members);
@@ -316,13 +440,8 @@ mod tests {
             FamilyProfile::of(wide.iter().map(|l| (l.as_str(), "com"))),
             FamilyProfile::of(fixed.iter().map(|l| (l.as_str(), "net"))),
         ];
-        let rule = GroupRule {
-            profiles,
-            fit_at_least: 1e-3,
-            unknown_below: vec![0.9, 0.5, 0.2],
-            unknown_on_held_out: Vec::new(),
-            named_right: Vec::new(),
-        };
+        let mut rule = GroupRule::new(profiles, 1e-3);
+        rule.unknown_below = vec![0.9, 0.5, 0.2];
         (vec!["wide".into(), "fixed".into()], rule)
     }
 
@@ -363,6 +482,34 @@ mod tests {
         assert_eq!(rule.threshold(2), 0.9);
         assert_eq!(rule.threshold(4), 0.2);
         assert_eq!(rule.threshold(400), 0.2);
+    }
+
+    #[test]
+    fn one_name_is_declined_where_it_does_not_look_like_its_first_guess() {
+        let (_, mut rule) = rule();
+        let classes = [(1u32, 0.9f32), (0, 0.1)];
+        let member = |label| GroupMember {
+            label,
+            suffix: "net",
+            classes: &classes,
+        };
+        // No rule yet: the head's probability alone decides, elsewhere.
+        assert_eq!(rule.names_one(&member("abcdefghijkl")), None);
+        rule.one_name = Some(NameRule {
+            length_weight: 1.0,
+            chars_weight: 0.0,
+            fit_weight: 0.0,
+            unknown_below: 0.0,
+        });
+        // `fixed` names are all 12 letters long, against one in seven of all names.
+        let fits = rule.evidence(&member("abcdefghijkl")).unwrap();
+        assert!(fits.length > 0.5, "{fits:?}");
+        assert_eq!(rule.names_one(&member("abcdefghijkl")), Some(true));
+        // Five letters: no family's names have them, so only the fit tells.
+        let odd = rule.evidence(&member("abcde")).unwrap();
+        assert!(odd.log_fit < fits.log_fit - 5.0, "{odd:?} {fits:?}");
+        // Nineteen letters: `wide` has them, `fixed` does not.
+        assert_eq!(rule.names_one(&member("abcdefghijklmnopqrs")), Some(false));
     }
 
     #[test]

@@ -26,7 +26,9 @@ pub use detector::{
     DECISION_P, Detector, FAMILY_KEPT, FAMILY_TOP, Family, Prepared, Risk, RiskThresholds, Scored,
     SequenceScore, UNKNOWN_FAMILY, Verdict, sigmoid,
 };
-pub use groups::{FamilyProfile, GroupFamily, GroupMember, GroupRule, suffix_of};
+pub use groups::{
+    FamilyProfile, GroupFamily, GroupMember, GroupRule, NameEvidence, NameRule, suffix_of,
+};
 pub use model::{DgaModel, FamilyConfig, ModelConfig, ModelSize};
 pub use normalise::{Domain, DomainError, SetAside, SuffixRule, normalise};
 pub use tokeniser::{InputView, Tokeniser, TokeniserConfig};

@@ -74,11 +74,12 @@ pub struct FamilyConfig {
     /// The head's classes, in output order: the DGA families of the training data.
     pub names: Vec<String>,
     /// Below this top-1 probability the answer is `unknown`: chosen on families kept out of the
-    /// head's training, because a family never seen is the normal case in the wild.
+    /// head's training, because a family never seen is the normal case in the wild. Weights
+    /// whose [`crate::GroupRule`] has a [`crate::NameRule`] name one name by that instead.
     pub unknown_below: f32,
-    /// Share of names of families kept out of the head's fit that it answered `unknown` at that
-    /// threshold (test split; micro, then macro over families): measured when the threshold was
-    /// chosen, and kept here because the weights alone cannot reproduce it.
+    /// Share of names of families kept out of the head's fit that it answered `unknown` (test
+    /// split; micro, then macro over families), by the rule that names one name: measured when
+    /// its threshold was chosen, and kept here because the weights alone cannot reproduce it.
     #[serde(default)]
     pub unknown_on_held_out: [f32; 2],
     /// Width of the head's hidden layer (ReLU), or 0 for a linear head on the features (files

@@ -241,6 +241,23 @@ mod tests {
         assert_eq!(view(InputView::Full), "mail.example.co.uk");
     }
 
+    /// The top-level label is evidence (an alternative root, a novelty TLD), so the shipped view
+    /// keeps the suffix under every suffix rule, and only a platform's assigned labels go.
+    #[test]
+    fn the_shipped_view_reads_the_suffix_under_every_rule() {
+        let tok = Tokeniser::new(TokeniserConfig::new());
+        for (name, read) in [
+            ("xjkd8f2h.bit", "xjkd8f2h.bit"),
+            ("www.qwrtzpxk.bazar", "qwrtzpxk.bazar"),
+            ("xjkd8f2h.ddns.net", "xjkd8f2h.ddns.net"),
+            ("xjkd8f2h.top", "xjkd8f2h.top"),
+            ("d2pp80vsjn2e6y.cloudfront.net", "cloudfront.net"),
+        ] {
+            let domain = normalise(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(tok.view(&domain), read, "{name} ({:?})", domain.rule);
+        }
+    }
+
     #[test]
     fn ngram_ids_stay_in_range_and_tell_pairs_apart() {
         let tok = Tokeniser::new(TokeniserConfig::new());

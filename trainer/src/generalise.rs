@@ -104,6 +104,11 @@ pub struct GeneraliseArgs {
     augment: crate::augment::AugmentArgs,
     #[command(flatten)]
     words: crate::lexicon::WordArgs,
+    /// Train each fold's transformer with a family objective of this weight beside the DGA one
+    /// (`train --joint-family-weight`), on the fold's training families only: the held-out
+    /// families stay unseen by both objectives.
+    #[arg(long, default_value_t = 0.0)]
+    joint_family_weight: f32,
 }
 
 /// The regressions `--ngram-recipe` chooses between.
@@ -579,7 +584,12 @@ fn train_transformer(
     }
     recipe.max_steps = args.max_steps.unwrap_or(recipe.max_steps);
     recipe.seed = args.seed;
-    let settings = recipe.settings(model.clone());
+    recipe.joint_family_weight = args.joint_family_weight;
+    let mut model = model.clone();
+    if args.joint_family_weight > 0.0 {
+        model.family = crate::family::joint_config(train);
+    }
+    let settings = recipe.settings(model);
     let outcome = dispatch(
         args.backend,
         TrainJob {
