@@ -301,6 +301,33 @@ impl GroupRule {
         }
     }
 
+    /// Why a rule read from a weights file cannot be used: profiles counted over other
+    /// characters than [`ALPHABET`]'s, or thresholds and weights that are not numbers.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if self
+            .profiles
+            .iter()
+            .any(|p| p.chars.len() != ALPHABET.len() + 1)
+        {
+            return Err("a family profile must count 38 kinds of characters");
+        }
+        let one_name = self.one_name.iter().flat_map(|r| {
+            [
+                r.length_weight,
+                r.chars_weight,
+                r.fit_weight,
+                r.unknown_below,
+            ]
+        });
+        let mut numbers = (self.unknown_below.iter().copied())
+            .chain([self.fit_at_least])
+            .chain(one_name);
+        if numbers.any(|n| !n.is_finite()) {
+            return Err("the group rule's thresholds and weights must be numbers");
+        }
+        Ok(())
+    }
+
     /// Whether one name is named its head's first guess; `None` without a [`NameRule`].
     pub fn names_one(&self, member: &GroupMember) -> Option<bool> {
         let rule = self.one_name.as_ref()?;
@@ -510,6 +537,22 @@ mod tests {
         assert!(odd.log_fit < fits.log_fit - 5.0, "{odd:?} {fits:?}");
         // Nineteen letters: `wide` has them, `fixed` does not.
         assert_eq!(rule.names_one(&member("abcdefghijklmnopqrs")), Some(false));
+    }
+
+    #[test]
+    fn a_rule_with_profiles_of_other_characters_is_refused() {
+        let (_, mut short) = rule();
+        assert_eq!(short.check(), Ok(()));
+        short.profiles[1].chars.truncate(26);
+        assert!(
+            short
+                .check()
+                .unwrap_err()
+                .contains("38 kinds of characters")
+        );
+        let (_, mut endless) = rule();
+        endless.unknown_below.push(f32::INFINITY);
+        assert!(endless.check().is_err());
     }
 
     #[test]

@@ -158,6 +158,9 @@ fn validate(config: &ModelConfig) -> Result<(), WeightsError> {
     {
         return fail("family head: 1 to 100,000 names and a threshold between 0 and 1");
     }
+    if let Some(group) = config.family.as_ref().and_then(|f| f.group.as_ref()) {
+        group.check().or_else(fail)?;
+    }
     if let Some(words) = &config.words
         && (words.weights.len() != crate::words::WORD_BUCKETS
             || words.weights.iter().any(|w| !w.is_finite()))
