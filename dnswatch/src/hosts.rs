@@ -926,23 +926,23 @@ mod tests {
         };
         let wide: Vec<String> = (0..500).map(|i| label(i, 8 + i % 12)).collect();
         let fixed: Vec<String> = (0..500).map(|i| label(i + 1000, 12)).collect();
-        let mut config = FamilyConfig {
+        let config = FamilyConfig {
             names: vec!["wide".into(), "fixed".into()],
             unknown_below: 0.9,
             unknown_on_held_out: [0.8, 0.8],
             hidden: 0,
             shape: false,
-            group: Some(model_core::GroupRule::new(
-                vec![
-                    model_core::FamilyProfile::of(wide.iter().map(|l| (l.as_str(), "com"))),
-                    model_core::FamilyProfile::of(fixed.iter().map(|l| (l.as_str(), "com"))),
-                ],
-                1e-3,
-            )),
+            group: Some(model_core::GroupRule {
+                unknown_below: vec![0.5],
+                ..model_core::GroupRule::new(
+                    vec![
+                        model_core::FamilyProfile::of(wide.iter().map(|l| (l.as_str(), "com"))),
+                        model_core::FamilyProfile::of(fixed.iter().map(|l| (l.as_str(), "com"))),
+                    ],
+                    1e-3,
+                )
+            }),
         };
-        if let Some(group) = config.group.as_mut() {
-            group.unknown_below = vec![0.5];
-        }
         let family_of = |labels: &[String], suffix: &str| {
             let mut tracker = HostTracker::new(HostRules::default())
                 .with_families(Some(Arc::new(config.clone())));

@@ -467,8 +467,10 @@ mod tests {
             FamilyProfile::of(wide.iter().map(|l| (l.as_str(), "com"))),
             FamilyProfile::of(fixed.iter().map(|l| (l.as_str(), "net"))),
         ];
-        let mut rule = GroupRule::new(profiles, 1e-3);
-        rule.unknown_below = vec![0.9, 0.5, 0.2];
+        let rule = GroupRule {
+            unknown_below: vec![0.9, 0.5, 0.2],
+            ..GroupRule::new(profiles, 1e-3)
+        };
         (vec!["wide".into(), "fixed".into()], rule)
     }
 
