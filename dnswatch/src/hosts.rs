@@ -170,6 +170,17 @@ pub struct Evidence {
     pub time: f64,
 }
 
+impl Evidence {
+    /// The name as the family group rule reads it.
+    fn member(&self) -> GroupMember<'_> {
+        GroupMember {
+            label: &self.label,
+            suffix: model_core::suffix_of(&self.registrable_domain, &self.label),
+            classes: &self.family_classes,
+        }
+    }
+}
+
 /// A host whose lookups in one window are improbable for its own traffic.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostAlert {
@@ -673,19 +684,26 @@ impl HostTracker {
                 .total_cmp(&a.weight)
                 .then_with(|| b.p_dga.total_cmp(&a.p_dga))
         });
-        let families = ranked(names.iter().filter_map(|e| e.family.clone()));
-        let family = self.families.as_deref().and_then(|config| {
-            let members: Vec<GroupMember> = names
-                .iter()
+        let group = self.families.as_deref().and_then(|config| {
+            let members: Vec<GroupMember> = (names.iter())
                 .filter(|e| !e.family_classes.is_empty())
-                .map(|e| GroupMember {
-                    label: &e.label,
-                    suffix: model_core::suffix_of(&e.registrable_domain, &e.label),
-                    classes: &e.family_classes,
-                })
+                .map(Evidence::member)
                 .collect();
-            config.group.as_ref()?.name(&config.names, &members)
+            let rule = config.group.as_ref()?;
+            let family = rule.name(&config.names, &members)?;
+            let class = config.names.iter().position(|n| *n == family.name);
+            Some((family, class.map(|c| (rule, c as u32))))
         });
+        // The names of a host named together are read as that family's where they could be.
+        if let Some((family, Some((rule, class)))) = &group {
+            for e in &mut names {
+                if rule.belongs(*class, &e.member()) {
+                    e.family = Some(family.name.clone());
+                }
+            }
+        }
+        let family = group.map(|(family, _)| family);
+        let families = ranked(names.iter().filter_map(|e| e.family.clone()));
         let words = ranked(names.iter().flat_map(|e| e.shared_words.iter().cloned()));
         Some(HostAlert {
             client: client.to_owned(),
@@ -965,12 +983,17 @@ mod tests {
                     &score,
                 ));
             }
-            alerts.into_iter().find_map(|a| match a {
-                Alert::Host(h) => h.family,
+            let host = alerts.into_iter().find_map(|a| match a {
+                Alert::Host(h) => Some(h),
                 Alert::Campaign(_) => None,
-            })
+            });
+            let host = host.expect("ten failed generated names alert");
+            let names: Vec<String> = (host.names.iter())
+                .map(|e| e.family.clone().unwrap_or_default())
+                .collect();
+            (host.family, names)
         };
-        let named = family_of(
+        let (named, names) = family_of(
             &(2000..2010)
                 .map(|i| label(i, 8 + i % 12))
                 .collect::<Vec<_>>(),
@@ -981,13 +1004,22 @@ mod tests {
             Some("wide"),
             "{named:?}"
         );
+        // Each name, `unknown` alone, is read as the host's family, which could have made it.
+        assert!(
+            names.len() >= 2 && names.iter().all(|f| f == "wide"),
+            "{names:?}"
+        );
         // Names of one length under another suffix lean to `wide` one by one (the head's
         // classes say so), but do not look like it together.
-        let declined = family_of(
+        let (declined, names) = family_of(
             &(2000..2010).map(|i| label(i, 12)).collect::<Vec<_>>(),
             "org",
         );
         let declined = declined.expect("a family is given");
+        assert!(
+            names.iter().all(|f| f == model_core::UNKNOWN_FAMILY),
+            "{names:?}"
+        );
         assert_eq!(
             (declined.best.as_str(), declined.name.as_str()),
             ("wide", model_core::UNKNOWN_FAMILY)

@@ -97,6 +97,18 @@ impl FamilyProfile {
             .unwrap_or(0)
     }
 
+    /// Whether the profile's names had this name's label length, each of its characters and
+    /// its suffix. The G-tests of [`FamilyProfile::fit`] cannot say so of one name: one name in
+    /// a length the family never had still passes 0.001 at a dozen degrees of freedom. (A
+    /// profile counts 38 kinds of characters: [`GroupRule::check`] refuses others.)
+    pub fn made(&self, member: &GroupMember) -> bool {
+        let suffix =
+            self.other_suffixes > 0 || self.suffixes.iter().any(|(s, _)| s == member.suffix);
+        suffix
+            && self.length_count(length_bin(member.label)) > 0
+            && member.label.bytes().all(|b| self.chars[char_bin(b)] > 0)
+    }
+
     /// How well `members` fit this profile: the smallest p-value of three G-tests of goodness
     /// of fit (label lengths, label characters, suffixes), each against a chi-squared
     /// distribution with one degree of freedom fewer than the bins the family's names used.
@@ -363,6 +375,16 @@ impl GroupRule {
         })
     }
 
+    /// Whether one name of a group named `class` is counted among that family's names: the
+    /// head kept `class` for it, and the family's own names had its label length, each of its
+    /// characters and its suffix ([`FamilyProfile::made`]). A Ramnit name of 16 letters may
+    /// read as Sphinx alone, but on a host whose names point together to Ramnit it is
+    /// Ramnit's; a name Ramnit could not have made keeps its own reading.
+    pub fn belongs(&self, class: u32, member: &GroupMember) -> bool {
+        member.classes.iter().any(|&(c, _)| c == class)
+            && (self.profiles.get(class as usize)).is_some_and(|p| p.made(member))
+    }
+
     /// The family of `members` under a head with `names` classes; `None` for fewer than two
     /// members (one name is named by [`GroupRule::names_one`]).
     pub fn name(&self, names: &[String], members: &[GroupMember]) -> Option<GroupFamily> {
@@ -539,6 +561,32 @@ mod tests {
         assert!(odd.log_fit < fits.log_fit - 5.0, "{odd:?} {fits:?}");
         // Nineteen letters: `wide` has them, `fixed` does not.
         assert_eq!(rule.names_one(&member("abcdefghijklmnopqrs")), Some(false));
+    }
+
+    #[test]
+    fn a_name_belongs_to_its_group_family_only_where_it_fits_it() {
+        let (_, rule) = rule();
+        // Alone, the head leans to `fixed`; `wide` is kept and its names run from 8 to 19.
+        let classes = [(1u32, 0.7f32), (0, 0.3)];
+        let member = |label, suffix| GroupMember {
+            label,
+            suffix,
+            classes: &classes,
+        };
+        assert!(rule.belongs(0, &member("qwertyuiopas", "com")));
+        // Thirty letters: `wide` never made such a name.
+        let long = "qwertyuiopasdfghjklzxcvbnmqwer";
+        assert!(!rule.belongs(0, &member(long, "com")));
+        // A suffix, or a character, that `wide` never had.
+        assert!(!rule.belongs(0, &member("qwertyuiopas", "net")));
+        assert!(!rule.belongs(0, &member("qwertyuiopaz", "com")));
+        // A family the head did not keep for the name.
+        let only_fixed = [(1u32, 1.0f32)];
+        let kept_one = GroupMember {
+            classes: &only_fixed,
+            ..member("qwertyuiopas", "com")
+        };
+        assert!(!rule.belongs(0, &kept_one));
     }
 
     #[test]

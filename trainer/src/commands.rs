@@ -116,7 +116,7 @@ pub(crate) struct TrainArgs {
     #[arg(long, default_value_t = DECISION_SHIFT, allow_negative_numbers = true)]
     pub(crate) decision_shift: f32,
     #[command(flatten)]
-    pub(crate) family: crate::family::FitArgs,
+    pub(crate) family: crate::family::HeadArgs,
     /// Weight of a family objective trained with the DGA one on the transformer's states (0:
     /// none; the family head is then fitted on frozen features only).
     #[arg(long, default_value_t = 0.0)]

@@ -1,7 +1,8 @@
 //! Makes shipped weights smaller to download without changing what they say: zeroes the
-//! n-gram embedding rows no training name uses, and rounds every parameter to fewer mantissa
-//! bits of the half-precision floats the weights file stores. Random low bits are what gzip
-//! cannot shrink; the page downloads the weights before its first verdict.
+//! n-gram embedding rows no training name uses, blanks the lexicon's words no split reads
+//! ([`model_core::words::Lexicon::without_unread_words`]), and rounds every parameter to fewer
+//! mantissa bits of the half-precision floats the weights file stores. Random low bits are what
+//! gzip cannot shrink; the page downloads the weights before its first verdict.
 
 use anyhow::Result;
 use burn::module::{Module, ModuleMapper, Param};
@@ -40,7 +41,10 @@ pub(crate) fn run(args: CompactArgs) -> Result<()> {
 /// [`model_core::DgaModel::without_unused_ngrams`]) and rounds every parameter to
 /// `mantissa_bits`.
 pub(crate) fn compact(weights: &[u8], train: &[Example], mantissa_bits: u32) -> Result<Vec<u8>> {
-    let (config, model) = decode_weights::<CpuBackend>(weights, &Default::default())?;
+    let (mut config, model) = decode_weights::<CpuBackend>(weights, &Default::default())?;
+    if let Some(words) = config.words.as_mut() {
+        words.lexicon = words.lexicon.clone().without_unread_words();
+    }
     // Id 0 is what padding reads.
     let (mut bigrams, mut trigrams) = (vec![false; BIGRAM_VOCAB], vec![false; TRIGRAM_BUCKETS]);
     (bigrams[0], trigrams[0]) = (true, true);

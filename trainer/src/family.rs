@@ -40,12 +40,12 @@ pub(crate) struct FamilyArgs {
     #[command(flatten)]
     pub(crate) rewrite: RewriteArgs,
     #[command(flatten)]
-    pub(crate) fit: FitArgs,
+    pub(crate) fit: HeadArgs,
 }
 
 /// How the head is fitted.
 #[derive(Args, Clone, Copy)]
-pub(crate) struct FitArgs {
+pub(crate) struct HeadArgs {
     /// Most training names per family the head is fitted on: 10,000 (with 60 passes) named 82%
     /// of test names right first time against 77% with 3,000 (20 passes), and the mean over
     /// families held (57% against 56%).
@@ -114,7 +114,7 @@ fn family_names(train: &[Example]) -> Vec<String> {
 pub(crate) fn add_family(
     weights: &[u8],
     splits: &Splits,
-    fit: FitArgs,
+    fit: HeadArgs,
 ) -> Result<Option<(Vec<u8>, FamilyAccuracy)>> {
     let device = Default::default();
     let (mut config, model) = decode_weights::<CpuBackend>(weights, &device)?;
@@ -593,7 +593,7 @@ impl<B: Backend> Head<B> {
 
 /// A softmax classifier (linear, or with one hidden layer) from the features to `classes`
 /// classes (AdamW, cross-entropy).
-fn fit_head(train: &Features, classes: usize, fit: FitArgs, salt: u64) -> Head<CpuBackend> {
+fn fit_head(train: &Features, classes: usize, fit: HeadArgs, salt: u64) -> Head<CpuBackend> {
     let device = Default::default();
     <Train as Backend>::seed(&device, fit.family_head_seed ^ salt);
     let width = fit.family_head_hidden;
@@ -703,13 +703,12 @@ fn fit_group_rule(
                 } else {
                     -1.0
                 };
-                Some((c, best, p))
+                Some((c, best, p, rows))
             })
             .collect::<Vec<_>>()
     };
     for n in 2..=GROUP_SIZES {
-        let held: Vec<f32> = scores(rule, val, held_val, n)
-            .into_iter()
+        let held: Vec<f32> = (scores(rule, val, held_val, n).into_iter())
             .map(|g| g.2)
             .collect();
         rule.unknown_below.push(if held.is_empty() {
@@ -721,9 +720,8 @@ fn fit_group_rule(
     for n in GROUPS_REPORTED {
         let threshold = rule.threshold(n);
         let known = scores(rule, test, known_test, n);
-        let right = known
-            .iter()
-            .filter(|&&(c, best, p)| c == best && p >= threshold)
+        let right = (known.iter())
+            .filter(|&(c, best, p, _)| c == best && *p >= threshold)
             .count();
         let held = scores(rule, test, held_test, n);
         let declined = held.iter().filter(|g| g.2 < threshold).count();
@@ -735,10 +733,60 @@ fn fit_group_rule(
             100.0 * declined,
             held.len(),
         );
+        let in_groups = |groups: &[(u32, u32, f32, Vec<usize>)], kept: &[Kept]| {
+            let names = groups
+                .iter()
+                .flat_map(|g| names_in_group(rule, test, kept, g));
+            named_rates(&names.collect::<Vec<_>>())
+        };
+        let [right_alone, right_within, wrong_alone, wrong_within] = in_groups(&known, known_test);
+        let [_, _, held_alone, held_within] = in_groups(&held, held_test);
+        eprintln!(
+            "  their names, alone -> in their group: known families' named right {right_alone:.1}% -> {right_within:.1}%, named wrongly {wrong_alone:.1}% -> {wrong_within:.1}%; held-out families' named {held_alone:.1}% -> {held_within:.1}%"
+        );
         rule.unknown_on_held_out.push((n as u32, declined));
         rule.named_right
             .push((n as u32, right as f32 / known.len().max(1) as f32));
     }
+}
+
+/// A name's family, what it is named alone and what in its group (`None`: `unknown`).
+type Named = (u32, Option<u32>, Option<u32>);
+
+/// What each name of a group (its rows, the family the group pools to and the pooled
+/// probability, -1 where the group does not fit) is named alone, and in its group as `dga
+/// monitor` names a host's names: the group's family where the name belongs to it, else its
+/// own reading.
+fn names_in_group(
+    rule: &GroupRule,
+    features: &Features,
+    kept: &[Kept],
+    (_, best, p, rows): &(u32, u32, f32, Vec<usize>),
+) -> Vec<Named> {
+    let named = (*p >= rule.threshold(rows.len())).then_some(*best);
+    (rows.iter())
+        .map(|&i| {
+            let member = features.member(i, &kept[i]);
+            let alone = (rule.names_one(&member) == Some(true)).then(|| kept[i][0].0);
+            let within = named.filter(|&g| rule.belongs(g, &member));
+            (features.classes[i], alone, within.or(alone))
+        })
+        .collect()
+}
+
+/// Percentages of names (as [`names_in_group`] gives them) named right alone, in their group,
+/// named wrongly alone, in their group.
+fn named_rates(names: &[Named]) -> [f64; 4] {
+    let share = |pick: &dyn Fn(&Named) -> bool| {
+        100.0 * names.iter().filter(|n| pick(n)).count() as f64 / names.len().max(1) as f64
+    };
+    let wrong = |c: u32, f: Option<u32>| f.is_some_and(|f| f != c);
+    [
+        share(&|&(c, alone, _)| alone == Some(c)),
+        share(&|&(c, _, within)| within == Some(c)),
+        share(&|&(c, alone, _)| wrong(c, alone)),
+        share(&|&(c, _, within)| wrong(c, within)),
+    ]
 }
 
 /// Each family's profile, from the head's training names, in class order.

@@ -65,8 +65,9 @@ enum Command {
     Baseline(wide::BaselineArgs),
     /// Fit the linear n-gram part onto a trained transformer's weights (`train` does this itself).
     Wide(WideArgs),
-    /// Zero the n-gram embedding rows no training name uses (`train` does this itself): the
-    /// same verdicts for names made of n-grams seen in training, and a smaller page download.
+    /// Zero the n-gram embedding rows no training name uses and blank the lexicon's words no
+    /// split reads (`train` does this itself): the same verdicts for names made of n-grams seen
+    /// in training, and a smaller page download.
     Compact(compact::CompactArgs),
     /// Fit the family head (which generator made a DGA name, or `unknown`) into weights
     /// (`train` does this itself); `p_dga` does not change.
