@@ -689,22 +689,9 @@ fn fit_group_rule(
     (val, held_val): (&Features, &[Kept]),
     (test, held_test, known_test): (&Features, &[Kept], &[Kept]),
 ) {
-    // The pooled probability of each group, or -1 where the group does not fit.
     let scores = |rule: &GroupRule, features: &Features, kept: &[Kept], n: usize| {
-        family_groups(&features.classes, n, |i| !kept[i].is_empty())
-            .into_iter()
-            .filter_map(|(c, rows)| {
-                let group: Vec<GroupMember> =
-                    rows.iter().map(|&i| features.member(i, &kept[i])).collect();
-                let (best, p) = rule.pooled(families, &group)?;
-                let fit = rule.profiles[best as usize].fit(&group);
-                let p = if fit >= f64::from(rule.fit_at_least) {
-                    p
-                } else {
-                    -1.0
-                };
-                Some((c, best, p, rows))
-            })
+        (family_groups(&features.classes, n, |i| !kept[i].is_empty()).into_iter())
+            .filter_map(|group| score_group(rule, families, features, kept, group))
             .collect::<Vec<_>>()
     };
     for n in 2..=GROUP_SIZES {
@@ -733,7 +720,7 @@ fn fit_group_rule(
             100.0 * declined,
             held.len(),
         );
-        let in_groups = |groups: &[(u32, u32, f32, Vec<usize>)], kept: &[Kept]| {
+        let in_groups = |groups: &[Group], kept: &[Kept]| {
             let names = groups
                 .iter()
                 .flat_map(|g| names_in_group(rule, test, kept, g));
@@ -741,8 +728,21 @@ fn fit_group_rule(
         };
         let [right_alone, right_within, wrong_alone, wrong_within] = in_groups(&known, known_test);
         let [_, _, held_alone, held_within] = in_groups(&held, held_test);
+        // A stray name in a host's alert: each known group's last name swapped for the first
+        // of the group half the list away, when that is of another family.
+        let strays: Vec<Named> = (0..known.len())
+            .map(|i| (&known[i], &known[(i + known.len() / 2) % known.len()]))
+            .filter(|(host, other)| host.0 != other.0)
+            .filter_map(|(host, other)| {
+                let rows = [&host.3[..n - 1], &other.3[..1]].concat();
+                let group = score_group(rule, families, test, known_test, (host.0, rows))?;
+                names_in_group(rule, test, known_test, &group).pop()
+            })
+            .collect();
+        let [_, _, stray_alone, stray_within] = named_rates(&strays);
         eprintln!(
-            "  their names, alone -> in their group: known families' named right {right_alone:.1}% -> {right_within:.1}%, named wrongly {wrong_alone:.1}% -> {wrong_within:.1}%; held-out families' named {held_alone:.1}% -> {held_within:.1}%"
+            "  their names, alone -> in their group: known families' named right {right_alone:.1}% -> {right_within:.1}%, named wrongly {wrong_alone:.1}% -> {wrong_within:.1}%; held-out families' named {held_alone:.1}% -> {held_within:.1}%; a stray name of another family named wrongly {stray_alone:.1}% -> {stray_within:.1}% ({} groups)",
+            strays.len()
         );
         rule.unknown_on_held_out.push((n as u32, declined));
         rule.named_right
@@ -753,15 +753,38 @@ fn fit_group_rule(
 /// A name's family, what it is named alone and what in its group (`None`: `unknown`).
 type Named = (u32, Option<u32>, Option<u32>);
 
-/// What each name of a group (its rows, the family the group pools to and the pooled
-/// probability, -1 where the group does not fit) is named alone, and in its group as `dga
-/// monitor` names a host's names: the group's family where the name belongs to it, else its
-/// own reading.
+/// A group as the rule reads it: the family of its first rows, the family it pools to, the
+/// pooled probability (-1 where the group does not fit that family) and its rows.
+type Group = (u32, u32, f32, Vec<usize>);
+
+/// `rows` of family `c` read as one group; `None` where no family pools.
+fn score_group(
+    rule: &GroupRule,
+    families: usize,
+    features: &Features,
+    kept: &[Kept],
+    (c, rows): (u32, Vec<usize>),
+) -> Option<Group> {
+    let group: Vec<GroupMember> = (rows.iter())
+        .map(|&i| features.member(i, &kept[i]))
+        .collect();
+    let (best, p) = rule.pooled(families, &group)?;
+    let fit = rule.profiles[best as usize].fit(&group);
+    let p = if fit >= f64::from(rule.fit_at_least) {
+        p
+    } else {
+        -1.0
+    };
+    Some((c, best, p, rows))
+}
+
+/// What each name of a group is named alone, and in its group as `dga monitor` names a host's
+/// names: the group's family where the name belongs to it, else its own reading.
 fn names_in_group(
     rule: &GroupRule,
     features: &Features,
     kept: &[Kept],
-    (_, best, p, rows): &(u32, u32, f32, Vec<usize>),
+    (_, best, p, rows): &Group,
 ) -> Vec<Named> {
     let named = (*p >= rule.threshold(rows.len())).then_some(*best);
     (rows.iter())
