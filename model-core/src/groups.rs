@@ -375,13 +375,15 @@ impl GroupRule {
         })
     }
 
-    /// Whether one name of a group named `class` is counted among that family's names: the
-    /// head kept `class` for it, and the family's own names had its label length, each of its
-    /// characters and its suffix ([`FamilyProfile::made`]). A Ramnit name of 16 letters may
+    /// Whether one name of a group named `class` is counted among that family's names: `class`
+    /// is among the head's three likeliest for it (as its verdict shows them; the eight kept
+    /// instead named 1 point more of known groups' names right but gave 2 to 4 points more
+    /// stray names the group's family), and the family's own names had its label length, each
+    /// of its characters and its suffix ([`FamilyProfile::made`]). A Ramnit name of 16 letters may
     /// read as Sphinx alone, but on a host whose names point together to Ramnit it is
     /// Ramnit's; a name Ramnit could not have made keeps its own reading.
     pub fn belongs(&self, class: u32, member: &GroupMember) -> bool {
-        member.classes.iter().any(|&(c, _)| c == class)
+        (member.classes.iter().take(crate::FAMILY_TOP)).any(|&(c, _)| c == class)
             && (self.profiles.get(class as usize)).is_some_and(|p| p.made(member))
     }
 
@@ -587,6 +589,13 @@ mod tests {
             ..member("qwertyuiopas", "com")
         };
         assert!(!rule.belongs(0, &kept_one));
+        // Kept, but fourth: not among the three a verdict shows.
+        let fourth = [(1u32, 0.6f32), (7, 0.2), (8, 0.1), (0, 0.1)];
+        let far = GroupMember {
+            classes: &fourth,
+            ..member("qwertyuiopas", "com")
+        };
+        assert!(!rule.belongs(0, &far));
     }
 
     #[test]
