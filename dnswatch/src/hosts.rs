@@ -684,25 +684,27 @@ impl HostTracker {
                 .total_cmp(&a.weight)
                 .then_with(|| b.p_dga.total_cmp(&a.p_dga))
         });
-        let group = self.families.as_deref().and_then(|config| {
+        let config = self.families.as_deref();
+        let rule = config.and_then(|config| Some((config, config.group.as_ref()?)));
+        let family = rule.and_then(|(config, rule)| {
             let members: Vec<GroupMember> = (names.iter())
                 .filter(|e| !e.family_classes.is_empty())
                 .map(Evidence::member)
                 .collect();
-            let rule = config.group.as_ref()?;
-            let family = rule.name(&config.names, &members)?;
-            let class = config.names.iter().position(|n| *n == family.name);
-            Some((family, class.map(|c| (rule, c as u32))))
+            rule.name(&config.names, &members)
         });
-        // The names of a host named together are read as that family's where they could be.
-        if let Some((family, Some((rule, class)))) = &group {
-            for e in &mut names {
-                if rule.belongs(*class, &e.member()) {
-                    e.family = Some(family.name.clone());
-                }
+        // The names of a host named together are read as that family's where they could be
+        // (`unknown` is no class, so a declined host leaves them as they were).
+        if let (Some((config, rule)), Some(family)) = (rule, &family)
+            && let Some(class) = config.names.iter().position(|n| *n == family.name)
+        {
+            for e in names
+                .iter_mut()
+                .filter(|e| rule.belongs(class as u32, &e.member()))
+            {
+                e.family = Some(family.name.clone());
             }
         }
-        let family = group.map(|(family, _)| family);
         let families = ranked(names.iter().filter_map(|e| e.family.clone()));
         let words = ranked(names.iter().flat_map(|e| e.shared_words.iter().cloned()));
         Some(HostAlert {

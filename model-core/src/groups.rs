@@ -99,14 +99,13 @@ impl FamilyProfile {
 
     /// Whether the profile's names had this name's label length, each of its characters and
     /// its suffix. The G-tests of [`FamilyProfile::fit`] cannot say so of one name: one name in
-    /// a length the family never had still passes 0.001 at a dozen degrees of freedom. (A
-    /// profile counts 38 kinds of characters: [`GroupRule::check`] refuses others.)
+    /// a length the family never had still passes 0.001 at a dozen degrees of freedom.
     pub fn made(&self, member: &GroupMember) -> bool {
         let suffix =
             self.other_suffixes > 0 || self.suffixes.iter().any(|(s, _)| s == member.suffix);
         suffix
             && self.length_count(length_bin(member.label)) > 0
-            && member.label.bytes().all(|b| self.chars[char_bin(b)] > 0)
+            && (member.label.bytes()).all(|b| self.chars.get(char_bin(b)).is_some_and(|&n| n > 0))
     }
 
     /// How well `members` fit this profile: the smallest p-value of three G-tests of goodness
@@ -376,12 +375,12 @@ impl GroupRule {
     }
 
     /// Whether one name of a group named `class` is counted among that family's names: `class`
-    /// is among the head's three likeliest for it (as its verdict shows them; the eight kept
-    /// instead named 1 point more of known groups' names right but gave 2 to 4 points more
-    /// stray names the group's family), and the family's own names had its label length, each
-    /// of its characters and its suffix ([`FamilyProfile::made`]). A Ramnit name of 16 letters may
-    /// read as Sphinx alone, but on a host whose names point together to Ramnit it is
-    /// Ramnit's; a name Ramnit could not have made keeps its own reading.
+    /// is among the head's three likeliest for it (those its verdict shows; all eight kept gave
+    /// stray names of other families the group's family more often: docs/model.md, "The host's
+    /// names"), and the family's own names had its label length, each of its characters and its
+    /// suffix ([`FamilyProfile::made`]). A Ramnit name of 16 letters may read as Sphinx alone,
+    /// but on a host whose names point together to Ramnit it is Ramnit's; a name Ramnit could
+    /// not have made keeps its own reading.
     pub fn belongs(&self, class: u32, member: &GroupMember) -> bool {
         (member.classes.iter().take(crate::FAMILY_TOP)).any(|&(c, _)| c == class)
             && (self.profiles.get(class as usize)).is_some_and(|p| p.made(member))
