@@ -91,6 +91,19 @@ impl FamilyProfile {
         chars_log_p(&counts, label)
     }
 
+    /// Log-likelihood of a name under this profile alone: its label length, its characters
+    /// and its suffix, each drawn from the family's names (smoothed), as if independent.
+    pub fn log_likelihood(&self, label: &str, suffix: &str) -> f64 {
+        let names = f64::from(self.names);
+        let suffix_count = (self.suffixes.iter())
+            .find(|(s, _)| s == suffix)
+            .map_or(self.other_suffixes, |(_, n)| *n);
+        let suffix_bins = self.suffixes.len() + 1;
+        self.length_log_p(label)
+            + self.chars_log_p(label)
+            + smoothed_log_share(f64::from(suffix_count), names, suffix_bins)
+    }
+
     fn length_count(&self, bin: usize) -> u32 {
         bin.checked_sub(usize::from(self.lengths_from))
             .and_then(|i| self.lengths.get(i).copied())
@@ -595,6 +608,19 @@ mod tests {
             ..member("qwertyuiopas", "com")
         };
         assert!(!rule.belongs(0, &far));
+    }
+
+    #[test]
+    fn a_name_is_likeliest_under_the_family_whose_names_share_its_length_and_suffix() {
+        let twelve = FamilyProfile::of([("qwertyuiopas", "com"), ("asdfghjklzxc", "com")]);
+        let eight = FamilyProfile::of([("qwertyui", "net"), ("asdfghjk", "net")]);
+        let (long, short) = (("poiuytrewqlk", "com"), ("qwerasdf", "net"));
+        let under =
+            |p: &FamilyProfile, (label, suffix): (&str, &str)| p.log_likelihood(label, suffix);
+        assert!(under(&twelve, long) > under(&eight, long));
+        assert!(under(&eight, short) > under(&twelve, short));
+        // The same length and characters under a suffix the family never had cost the suffix.
+        assert!(under(&twelve, ("poiuytrewqlk", "org")) < under(&twelve, long));
     }
 
     #[test]

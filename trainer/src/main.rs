@@ -11,6 +11,7 @@ mod generalise;
 mod gpu;
 mod inputs;
 mod lexicon;
+mod likeliest;
 mod metrics;
 mod open_platforms;
 mod split;
@@ -81,6 +82,9 @@ enum Command {
     /// Leave-out benchmark: per fold, hold out a kind of DGA generator and some benign lists,
     /// train the model and the n-gram baseline on the rest, and measure both on what was held out.
     Generalise(generalise::GeneraliseArgs),
+    /// Which family's own names make each given name likeliest by its label length, characters
+    /// and suffix, with a flat prior and with the data's: what one name can tell of its family.
+    Likeliest(likeliest::LikeliestArgs),
 }
 
 fn main() {
@@ -110,5 +114,6 @@ fn run() -> Result<()> {
         Command::Family(args) => family::run(args),
         Command::Compact(args) => compact::run(args),
         Command::Generalise(args) => generalise::run(args),
+        Command::Likeliest(args) => likeliest::run(args),
     }
 }

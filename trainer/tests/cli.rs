@@ -232,3 +232,66 @@ fn bench_train_times_each_phase_of_a_step() {
         "forward and backward take time: {line}"
     );
 }
+
+#[test]
+fn likeliest_names_the_family_whose_own_names_look_like_the_name() {
+    // Two generators of lowercase names: one of 12 letters under .com, one of 8 under .net.
+    let data = temp_file(
+        "likeliest.csv",
+        b"domain,label,family,source\n\
+          qwertyuiopas.com,dga,twelve,t\nasdfghjklzxc.com,dga,twelve,t\nzxcvbnmqwert.com,dga,twelve,t\n\
+          qwertyui.net,dga,eight,t\nasdfghjk.net,dga,eight,t\nzxcvbnmq.net,dga,eight,t\n\
+          example.com,legit,legit,t\n",
+    );
+    let out = trainer(
+        &[
+            "likeliest",
+            "--data",
+            data.to_str().unwrap(),
+            "--family",
+            "twelve",
+            "-",
+        ],
+        Some("poiuytrewqlk.com\nmnbvcxzl.net\n10.0.0.1\n\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("poiuytrewqlk.com") && lines[0].contains("likeliest: twelve +0.0"),
+        "{stdout}"
+    );
+    assert!(lines[0].contains("| twelve #1"), "{stdout}");
+    assert!(
+        lines[1].starts_with("mnbvcxzl.net") && lines[1].contains("likeliest: eight +0.0"),
+        "{stdout}"
+    );
+    assert!(lines[1].contains("| twelve #2"), "{stdout}");
+    assert!(
+        stdout.contains("likeliest of 2 names under a flat prior: eight 1, twelve 1"),
+        "{stdout}"
+    );
+    assert!(
+        stderr(&out).contains("skipped 10.0.0.1"),
+        "{}",
+        stderr(&out)
+    );
+
+    let unknown = trainer(
+        &[
+            "likeliest",
+            "--data",
+            data.to_str().unwrap(),
+            "--family",
+            "nosuch",
+            "-",
+        ],
+        Some(""),
+    );
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("no DGA names of nosuch"),
+        "{}",
+        stderr(&unknown)
+    );
+}
