@@ -26,6 +26,14 @@ pub(crate) struct LikeliestArgs {
 }
 
 pub(crate) fn run(args: LikeliestArgs) -> Result<()> {
+    // The names first: a missing file is said before the labelled data is read.
+    let reader: Box<dyn BufRead> = if args.names.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(&args.names)
+            .with_context(|| format!("cannot read {}", args.names.display()))?;
+        Box::new(BufReader::new(file))
+    };
     let profiles = profiles(&args)?;
     if let Some(family) = &args.family
         && !profiles.contains_key(family)
@@ -36,13 +44,6 @@ pub(crate) fn run(args: LikeliestArgs) -> Result<()> {
         );
     }
     let total: f64 = profiles.values().map(|p| f64::from(p.names)).sum();
-    let reader: Box<dyn BufRead> = if args.names.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        let file = std::fs::File::open(&args.names)
-            .with_context(|| format!("cannot read {}", args.names.display()))?;
-        Box::new(BufReader::new(file))
-    };
     let mut firsts: [BTreeMap<&str, usize>; 2] = Default::default();
     let mut read = 0;
     for line in reader.lines() {
