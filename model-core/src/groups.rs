@@ -94,14 +94,18 @@ impl FamilyProfile {
     /// Log-likelihood of a name under this profile alone: its label length, its characters
     /// and its suffix, each drawn from the family's names (smoothed), as if independent.
     pub fn log_likelihood(&self, label: &str, suffix: &str) -> f64 {
-        let names = f64::from(self.names);
-        let suffix_count = (self.suffixes.iter())
-            .find(|(s, _)| s == suffix)
-            .map_or(self.other_suffixes, |(_, n)| *n);
+        let suffix = f64::from(self.suffix_count(suffix));
         let suffix_bins = self.suffixes.len() + 1;
         self.length_log_p(label)
             + self.chars_log_p(label)
-            + smoothed_log_share(f64::from(suffix_count), names, suffix_bins)
+            + smoothed_log_share(suffix, f64::from(self.names), suffix_bins)
+    }
+
+    /// Names under this suffix, or under the suffixes not listed when it is not.
+    fn suffix_count(&self, suffix: &str) -> u32 {
+        (self.suffixes.iter())
+            .find(|(s, _)| s == suffix)
+            .map_or(self.other_suffixes, |(_, n)| *n)
     }
 
     fn length_count(&self, bin: usize) -> u32 {
@@ -114,9 +118,7 @@ impl FamilyProfile {
     /// its suffix. The G-tests of [`FamilyProfile::fit`] cannot say so of one name: one name in
     /// a length the family never had still passes 0.001 at a dozen degrees of freedom.
     pub fn made(&self, member: &GroupMember) -> bool {
-        let suffix =
-            self.other_suffixes > 0 || self.suffixes.iter().any(|(s, _)| s == member.suffix);
-        suffix
+        self.suffix_count(member.suffix) > 0
             && self.length_count(length_bin(member.label)) > 0
             && (member.label.bytes()).all(|b| self.chars.get(char_bin(b)).is_some_and(|&n| n > 0))
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use labelled::DEFAULT_WEIGHTS;
-use labelled::data::{self, DEFAULT_DATA, ListLabel};
+use labelled::data::{self, DEFAULT_DATA, ListLabel, Sample};
 use labelled::files::{read_weights, write_atomic};
 use model_core::weights::decode_config;
 use model_core::{InputView, ModelConfig, Tokeniser};
@@ -101,6 +101,11 @@ pub(crate) fn load_examples(
     label: Option<ListLabel>,
     tokeniser: &Tokeniser,
 ) -> Result<Vec<Example>> {
+    Ok(split::prepare(load_samples(path, label)?, tokeniser))
+}
+
+/// Reads labelled data as its rows, saying what to pass when it is missing.
+pub(crate) fn load_samples(path: &Path, label: Option<ListLabel>) -> Result<Vec<Sample>> {
     if !path.exists() {
         bail!(
             "no data at {}: pass --data FILE (or set DGA_DATA); in this repository the labelled set is ../shared/data/domains.csv.gz",
@@ -108,8 +113,7 @@ pub(crate) fn load_examples(
         );
     }
     eprintln!("reading {}", path.display());
-    let loaded = data::load(path, label)?;
-    Ok(split::prepare(loaded.samples, tokeniser))
+    Ok(data::load(path, label)?.samples)
 }
 
 /// Loads, normalises and splits the labelled data the same way for training and evaluation.

@@ -10,8 +10,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use labelled::data::{self, DEFAULT_DATA};
+use labelled::data::DEFAULT_DATA;
 use model_core::{FamilyProfile, normalise, suffix_of};
+
+use crate::inputs::load_samples;
 
 #[derive(Args)]
 pub(crate) struct LikeliestArgs {
@@ -110,15 +112,8 @@ pub(crate) fn run(args: LikeliestArgs) -> Result<()> {
 /// Each DGA family's profile, from every labelled name of it (all splits: no model is fitted).
 fn profiles(args: &LikeliestArgs) -> Result<BTreeMap<String, FamilyProfile>> {
     let path = &args.data;
-    if !path.exists() {
-        bail!(
-            "no data at {}: pass --data FILE (or set DGA_DATA)",
-            path.display()
-        );
-    }
-    let loaded = data::load(path, None)?;
     let mut names: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    for sample in loaded.samples.into_iter().filter(|s| s.is_dga) {
+    for sample in load_samples(path, None)?.into_iter().filter(|s| s.is_dga) {
         let Ok(domain) = normalise(&sample.domain) else {
             continue;
         };
