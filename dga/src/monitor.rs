@@ -52,10 +52,12 @@ pub struct MonitorArgs {
     /// Remember how far each file was read here, and resume from there after a restart.
     #[arg(long)]
     pub state: Option<PathBuf>,
-    /// Read files from their start when no state says otherwise (default: only new lines).
+    /// Read files from their start when no state says otherwise (default: only new lines;
+    /// implied by --no-follow).
     #[arg(long)]
     pub from_start: bool,
-    /// Read what the files hold now and exit, instead of following them.
+    /// Read what the files hold now, from their start (or where --state left them), and exit
+    /// instead of following them.
     #[arg(long)]
     pub no_follow: bool,
     /// A name is scored at most once in this many seconds of log time.
@@ -155,7 +157,9 @@ pub fn run(args: MonitorArgs) -> Result<()> {
                 }
             }
             let resume = state.as_ref().and_then(|s| s.position(path));
-            followers.push((source, Follower::new(path.clone(), resume, args.from_start)));
+            // Only a file followed on has lines yet to come; one read once is read whole.
+            let from_start = args.from_start || args.no_follow;
+            followers.push((source, Follower::new(path.clone(), resume, from_start)));
         }
     }
     let mut parsers: Vec<Parser> = names

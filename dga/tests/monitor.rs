@@ -160,6 +160,36 @@ fn a_log_that_does_not_exist_yet_is_waited_for_not_refused() {
 }
 
 #[test]
+fn no_follow_alone_reads_the_whole_file() {
+    // The regression: without --from-start a file read once started at its end, so
+    // `dga monitor --no-follow today.log` read nothing and said "0 lines".
+    let dir = std::env::temp_dir().join(format!("dga-monitor-once-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("dns.log");
+    append(&log, ZEEK_HEADER);
+    append(&log, &zeek("1.0", "10.0.0.5", "xjkd8f2hqzpv.com"));
+    append(&log, &zeek("2.0", "10.0.0.6", "wikipedia.org"));
+    let out = monitor(&[log.to_str().unwrap(), "--no-follow", "--alert-on", "names"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let alerts: Vec<Value> = (stdout.lines())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["query"], "xjkd8f2hqzpv.com");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("2 queries"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn reads_a_dnsmasq_pipeline_on_stdin_and_summarises() {
     let log = "Nov 23 01:02:03 dnsmasq[612]: query[A] xjkd8f2hqzpv.com from 192.168.1.5\n\
                Nov 23 01:02:03 dnsmasq[612]: forwarded xjkd8f2hqzpv.com to 1.1.1.1\n\
