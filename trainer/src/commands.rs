@@ -122,9 +122,10 @@ pub(crate) struct TrainArgs {
     #[arg(long, default_value_t = 0.0)]
     pub(crate) joint_family_weight: f32,
     /// With --joint-family-weight: families of this fold (class modulo 5) add no family loss, so
-    /// that the head's open-set measure on that fold stays honest.
-    #[arg(long)]
-    pub(crate) joint_family_held_out_fold: Option<usize>,
+    /// that the head's open-set measure on that fold stays honest; the family head's `unknown`
+    /// thresholds are then chosen on that fold alone.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..crate::family::FOLDS as i64))]
+    pub(crate) joint_family_held_out_fold: Option<u8>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -270,9 +271,25 @@ impl TrainArgs {
             select: self.select,
             joint_family: (self.joint_family_weight > 0.0).then_some(crate::train::JointFamily {
                 weight: self.joint_family_weight,
-                held_out_fold: self.joint_family_held_out_fold,
+                held_out_fold: self.joint_family_held_out_fold.map(usize::from),
             }),
         }
+    }
+
+    /// How the family head is fitted. A transformer trained with the family loss has told apart
+    /// every family outside its held-out fold, so only that fold's families show how often a
+    /// family never seen is answered `unknown`; the thresholds are chosen on it.
+    fn head_args(&self) -> crate::family::HeadArgs {
+        let mut head = self.family;
+        if self.joint_family_weight > 0.0 && head.family_calibration_fold.is_none() {
+            head.family_calibration_fold = self.joint_family_held_out_fold;
+            if head.family_calibration_fold.is_none() {
+                eprintln!(
+                    "warning: every family was in the family loss, so the family head's `unknown` thresholds are chosen on families the transformer has learnt, and unseen families will be named more often than they say (pass --joint-family-held-out-fold)"
+                );
+            }
+        }
+        head
     }
 
     /// `train` with every default: the shipped recipe.
@@ -373,7 +390,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<()> {
     // transformer gives, and after, so that the head is rounded too (which moved its figures by
     // under 0.1 point: docs/model.md).
     weights = crate::compact::compact(&weights, &splits.train, crate::compact::MANTISSA_BITS)?;
-    match crate::family::add_family(&weights, &splits, args.family)? {
+    match crate::family::add_family(&weights, &splits, args.head_args())? {
         Some((with, family)) => {
             weights = crate::compact::compact(&with, &splits.train, crate::compact::MANTISSA_BITS)?;
             println!("{}", crate::family::render(&family));
@@ -633,4 +650,42 @@ pub(crate) fn run_export(from: &Path, to: &Path) -> Result<()> {
         to.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::TrainArgs;
+
+    fn train(args: &[&str]) -> Result<TrainArgs, clap::Error> {
+        let argv = ["trainer", "train"].iter().chain(args);
+        match crate::Cli::try_parse_from(argv)?.command {
+            Some(crate::Command::Train(args)) => Ok(args),
+            _ => unreachable!("`train` parses as the train command"),
+        }
+    }
+
+    #[test]
+    fn a_joint_transformer_calibrates_on_the_fold_kept_out_of_its_family_loss() {
+        let joint = [
+            "--joint-family-weight",
+            "1",
+            "--joint-family-held-out-fold",
+            "2",
+        ];
+        assert_eq!(
+            train(&joint).unwrap().head_args().family_calibration_fold,
+            Some(2)
+        );
+        let chosen = [&joint[..], &["--family-calibration-fold", "0"]].concat();
+        assert_eq!(
+            train(&chosen).unwrap().head_args().family_calibration_fold,
+            Some(0)
+        );
+        // Without the family loss the transformer has seen no family: all five folds count.
+        let plain = train(&["--joint-family-held-out-fold", "2"]).unwrap();
+        assert_eq!(plain.head_args().family_calibration_fold, None);
+        assert!(train(&["--joint-family-held-out-fold", "5"]).is_err());
+    }
 }
