@@ -4,17 +4,21 @@
 //! capture as they judge the log of it. Also tells a capture, a gzip stream, text and other
 //! binary files apart by their first bytes.
 //!
-//! The file formats are `pcap-parser`'s, the link, IP, UDP and TCP layers `etherparse`'s and
-//! DNS messages `simple-dns`'s. Written here: Linux cooked v2 headers (etherparse reads v1
-//! only), the pairing of queries with their answers and the reassembly of DNS over TCP (a
-//! two-byte length before each message, a message split across segments), which no crate
-//! does for us.
+//! The file formats are `pcap-parser`'s, the link, IP, UDP and TCP layers `etherparse`'s (IP
+//! fragments put back together by its `IpDefragPool`) and DNS messages `simple-dns`'s. Written
+//! here: Linux cooked v2 headers (etherparse reads v1 only), the pairing of queries with their
+//! answers, the reassembly of DNS over TCP (a two-byte length before each message, a message
+//! split across segments), which no crate does for us, and a bound on the fragments held.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Read;
 use std::net::IpAddr;
 
-use etherparse::{EtherType, NetSlice, SlicedPacket, TransportSlice};
+use etherparse::defrag::IpDefragPool;
+use etherparse::{
+    EtherType, IpNumber, Ipv6ExtensionSlice, NetSlice, SlicedPacket, TcpSlice, TransportSlice,
+    UdpSlice,
+};
 use pcap_parser::traits::PcapNGPacketBlock;
 use pcap_parser::{Block, Linktype, PcapBlockOwned, PcapError};
 
@@ -117,8 +121,13 @@ pub struct CaptureSummary {
     pub repeated_answers: u64,
     /// Packets on a DNS port whose payload is no DNS message simple-dns reads.
     pub malformed: u64,
-    /// IP fragments: not reassembled, so a DNS message split into fragments is not read.
+    /// IP fragments read (a large answer over UDP is often split into them).
     pub fragments: u64,
+    /// IP datagrams put back together from them.
+    pub reassembled: u64,
+    /// Datagrams some of whose fragments never came (within [`FRAGMENT_TIMEOUT_S`]) or did not
+    /// fit together: their DNS message is not read.
+    pub incomplete_datagrams: u64,
     /// Packets whose link layer this reader does not know, with the link type.
     pub unknown_links: BTreeMap<u32, u64>,
     /// Packets that end before their headers do (cut by the capture's snap length, or damaged).
@@ -147,7 +156,12 @@ impl CaptureSummary {
         );
         note(self.repeated_answers, "repeated answers");
         note(self.malformed, "packets on a DNS port not read as DNS");
-        note(self.fragments, "IP fragments not reassembled");
+        let reassembled = format!("IP fragments put back into {} datagrams", self.reassembled);
+        note(self.fragments, &reassembled);
+        note(
+            self.incomplete_datagrams,
+            "fragmented datagrams left incomplete",
+        );
         note(self.truncated, "packets cut short");
         note(self.tcp_gaps, "TCP bytes lost to missing segments");
         for (link, count) in &self.unknown_links {
@@ -164,6 +178,11 @@ impl CaptureSummary {
 const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
 /// Seconds of capture time after which a query with no answer is reported as unanswered.
 const ANSWER_TIMEOUT_S: f64 = 10.0;
+/// Seconds of capture time a fragmented datagram waits for its other fragments (Linux's
+/// `ipfrag_time`), and how many may wait at once: each can hold up to 64 KiB, so a capture
+/// of fragments that never complete must not grow without end.
+const FRAGMENT_TIMEOUT_S: f64 = 30.0;
+const MAX_FRAGMENTED: usize = 1 << 10;
 /// Bounds on what is held while reading: outstanding queries, TCP streams and the bytes
 /// waiting in one stream (a DNS message is at most 65,535 bytes).
 const MAX_PENDING: usize = 1 << 16;
@@ -273,6 +292,7 @@ pub fn read_capture<R: Read + Send>(
     if dns.summary.packets == 0 && dns.summary.stopped.is_none() && dns.summary.format.is_empty() {
         return Err(CaptureError::Empty);
     }
+    dns.drop_fragments(f64::INFINITY);
     dns.flush(f64::INFINITY);
     dns.release(f64::INFINITY, &mut emit);
     Ok(dns.summary)
@@ -369,6 +389,20 @@ struct DnsReader {
     arrivals: u64,
     /// Completed queries by time (and arrival, for ties), held until no earlier one can come.
     ready: BTreeMap<Ordered, Query>,
+    /// Fragmented datagrams being put back together, with the time of their last fragment.
+    defrag: IpDefragPool<f64>,
+    /// The same datagrams by their identity, to count and bound them (the pool does not say).
+    fragmented: HashMap<Fragmented, f64>,
+}
+
+/// What tells one fragmented datagram from another: its addresses, its identification and
+/// what it carries (the pool's key, less VLANs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Fragmented {
+    source: IpAddr,
+    destination: IpAddr,
+    id: u32,
+    carries: IpNumber,
 }
 
 /// A query's place in time order: its time, then the order it was seen in.
@@ -443,10 +477,84 @@ impl DnsReader {
             _ => return,
         };
         if fragmented {
-            self.summary.fragments += 1;
+            self.fragment(time, &sliced, emit);
             return;
         }
-        match &sliced.transport {
+        self.transport(time, source, destination, &sliced.transport, emit);
+    }
+
+    /// Adds an IP fragment to its datagram, and reads the datagram once it is whole.
+    fn fragment(&mut self, time: f64, sliced: &SlicedPacket, emit: &mut impl FnMut(Parsed)) {
+        let key = match &sliced.net {
+            Some(NetSlice::Ipv4(ip)) => Fragmented {
+                source: IpAddr::V4(ip.header().source_addr()),
+                destination: IpAddr::V4(ip.header().destination_addr()),
+                id: u32::from(ip.header().identification()),
+                carries: ip.payload().ip_number,
+            },
+            Some(NetSlice::Ipv6(ip)) => Fragmented {
+                source: IpAddr::V6(ip.header().source_addr()),
+                destination: IpAddr::V6(ip.header().destination_addr()),
+                id: (ip.extensions().clone().into_iter())
+                    .find_map(|ext| match ext {
+                        Ipv6ExtensionSlice::Fragment(f) => Some(f.identification()),
+                        _ => None,
+                    })
+                    .unwrap_or_default(),
+                carries: ip.payload().ip_number,
+            },
+            _ => return,
+        };
+        self.summary.fragments += 1;
+        match self.defrag.process_sliced_packet(sliced, time, ()) {
+            Ok(Some(whole)) => {
+                self.fragmented.remove(&key);
+                self.summary.reassembled += 1;
+                let transport = match whole.ip_number {
+                    IpNumber::UDP => UdpSlice::from_slice(&whole.payload)
+                        .ok()
+                        .map(TransportSlice::Udp),
+                    IpNumber::TCP => TcpSlice::from_slice(&whole.payload)
+                        .ok()
+                        .map(TransportSlice::Tcp),
+                    _ => None,
+                };
+                self.transport(time, key.source, key.destination, &transport, emit);
+                self.defrag.return_buf(whole);
+            }
+            // Kept by the pool until its last fragment comes, or dropped below; fragments
+            // that do not fit together leave it incomplete until then.
+            Ok(None) | Err(_) => {
+                self.fragmented.insert(key, time);
+                if self.fragmented.len() > MAX_FRAGMENTED {
+                    self.drop_fragments(time - FRAGMENT_TIMEOUT_S);
+                }
+                if self.fragmented.len() > MAX_FRAGMENTED {
+                    self.drop_fragments(f64::INFINITY);
+                }
+            }
+        }
+    }
+
+    /// Drops the fragmented datagrams whose last fragment came before `before`, as
+    /// incomplete.
+    fn drop_fragments(&mut self, before: f64) {
+        let held = self.fragmented.len();
+        self.fragmented.retain(|_, last| *last >= before);
+        self.summary.incomplete_datagrams += (held - self.fragmented.len()) as u64;
+        self.defrag.retain(|last| *last >= before);
+    }
+
+    /// Reads a UDP or TCP packet (or datagram put back together) between DNS ports.
+    fn transport(
+        &mut self,
+        time: f64,
+        source: IpAddr,
+        destination: IpAddr,
+        transport: &Option<TransportSlice>,
+        emit: &mut impl FnMut(Parsed),
+    ) {
+        match transport {
             Some(TransportSlice::Udp(udp)) => {
                 let (from, to) = (
                     (source, udp.source_port()),

@@ -301,3 +301,158 @@ fn link_layers_capture_formats_ipv6_and_tcp_give_the_same_queries() {
     let (rows_tcp, summary) = capture_rows(&pcap(101, &tcp_frames));
     assert_eq!(rows_tcp, expected, "TCP: {}", summary.describe());
 }
+
+/// A UDP datagram (header and DNS message) cut into IP fragments of `size` bytes (a multiple
+/// of 8), each behind its own IPv4 or IPv6 header, raw IP.
+fn fragments(m: &Message, id: u16, size: usize, ipv6: bool) -> Vec<Vec<u8>> {
+    let datagram = ipv4_udp(m)[20..].to_vec();
+    if ipv6 {
+        // The UDP checksum covers the IPv6 addresses: take the datagram as built for them.
+        let mut whole = Vec::new();
+        etherparse::PacketBuilder::ipv6(v6(m.source), v6(m.destination), 64)
+            .udp(m.ports.0, m.ports.1)
+            .write(&mut whole, &m.dns)
+            .unwrap();
+        let datagram = whole[40..].to_vec();
+        return (datagram.chunks(size).enumerate())
+            .map(|(i, chunk)| {
+                let offset = etherparse::IpFragOffset::try_new((i * size / 8) as u16).unwrap();
+                let more = (i + 1) * size < datagram.len();
+                let header = etherparse::Ipv6Header {
+                    payload_length: (8 + chunk.len()) as u16,
+                    next_header: etherparse::IpNumber::IPV6_FRAGMENTATION_HEADER,
+                    hop_limit: 64,
+                    source: v6(m.source),
+                    destination: v6(m.destination),
+                    ..Default::default()
+                };
+                let fragment = etherparse::Ipv6FragmentHeader::new(
+                    etherparse::IpNumber::UDP,
+                    offset,
+                    more,
+                    u32::from(id),
+                );
+                let mut out = header.to_bytes().to_vec();
+                out.extend_from_slice(&fragment.to_bytes());
+                out.extend_from_slice(chunk);
+                out
+            })
+            .collect();
+    }
+    (datagram.chunks(size).enumerate())
+        .map(|(i, chunk)| {
+            let mut header = etherparse::Ipv4Header::new(
+                chunk.len() as u16,
+                64,
+                etherparse::IpNumber::UDP,
+                m.source,
+                m.destination,
+            )
+            .unwrap();
+            header.identification = id;
+            header.dont_fragment = false;
+            header.more_fragments = (i + 1) * size < datagram.len();
+            header.fragment_offset =
+                etherparse::IpFragOffset::try_new((i * size / 8) as u16).unwrap();
+            header.header_checksum = header.calc_header_checksum();
+            let mut out = header.to_bytes().to_vec();
+            out.extend_from_slice(chunk);
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn dns_split_into_ip_fragments_is_put_back_together() {
+    let original = gunzip(&infected().join("pcap/bedep-2015-10-12-angler.pcap.gz"));
+    let (expected, _) = capture_rows(&original);
+    let messages = messages(&original);
+    for ipv6 in [false, true] {
+        // Every message cut into 24-byte fragments; an answer's fragments arrive last first.
+        let mut frames = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let mut parts = fragments(m, i as u16, 24, ipv6);
+            if m.ports.0 == 53 {
+                parts.reverse();
+            }
+            frames.extend(parts.into_iter().map(|f| (m.sec, m.usec, f)));
+        }
+        let (mut rows, summary) = capture_rows(&pcap(101, &frames));
+        let version = if ipv6 { "IPv6" } else { "IPv4" };
+        let split = messages.iter().filter(|m| 8 + m.dns.len() > 24).count();
+        assert_eq!(split, messages.len(), "every message is split");
+        assert_eq!(
+            summary.reassembled as usize, split,
+            "{version}: {summary:?}"
+        );
+        assert!(summary.fragments as usize > 2 * split, "{version}");
+        assert_eq!(summary.incomplete_datagrams, 0, "{version}");
+        let mut expected = expected.clone();
+        if ipv6 {
+            for row in &mut expected {
+                let address: std::net::Ipv4Addr = row.1.parse().unwrap();
+                row.1 = std::net::Ipv6Addr::from(v6(address.octets())).to_string();
+            }
+            rows.sort();
+            expected.sort();
+        }
+        assert_eq!(rows, expected, "{version}: {}", summary.describe());
+    }
+
+    // The first answer over 64 bytes loses its last fragment: its query has no answer code,
+    // and the datagram is said to be incomplete; every other query is read as before.
+    let lost = (messages.iter())
+        .position(|m| m.ports.0 == 53 && m.dns.len() + 8 > 64)
+        .expect("an answer of more than one fragment");
+    let mut frames = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let mut parts = fragments(m, i as u16, 64, false);
+        if i == lost {
+            parts.pop();
+        }
+        frames.extend(parts.into_iter().map(|f| (m.sec, m.usec, f)));
+    }
+    let (rows, summary) = capture_rows(&pcap(101, &frames));
+    assert_eq!(summary.incomplete_datagrams, 1, "{}", summary.describe());
+    assert!(
+        summary
+            .describe()
+            .contains("1 fragmented datagrams left incomplete")
+    );
+    let differ: Vec<_> = rows.iter().zip(&expected).filter(|(a, b)| a != b).collect();
+    assert_eq!(rows.len(), expected.len());
+    assert_eq!(differ.len(), 1, "{differ:?}");
+    assert_eq!(differ[0].0.3, "-");
+}
+
+#[test]
+fn fragments_that_never_complete_are_dropped_and_counted() {
+    let original = gunzip(&infected().join("pcap/bedep-2015-10-12-angler.pcap.gz"));
+    let (expected, _) = capture_rows(&original);
+    let messages = messages(&original);
+    // 3,000 datagrams whose first fragment alone comes, all at the first message's time
+    // (more than are held at once), then every message whole, cut in two.
+    let first = &messages[0];
+    let mut frames: Vec<_> = (0..3_000u16)
+        .map(|id| {
+            (
+                first.sec,
+                first.usec,
+                fragments(first, 10_000 + id, 8, false)[0].clone(),
+            )
+        })
+        .collect();
+    for (i, m) in messages.iter().enumerate() {
+        let parts = fragments(m, i as u16, 8 * (m.dns.len() / 16 + 1), false);
+        frames.extend(parts.into_iter().map(|f| (m.sec, m.usec, f)));
+    }
+    let (rows, summary) = capture_rows(&pcap(101, &frames));
+    assert_eq!(
+        summary.incomplete_datagrams,
+        3_000,
+        "{}",
+        summary.describe()
+    );
+    assert_eq!(summary.reassembled as usize, messages.len());
+    assert_eq!(rows, expected);
+}
