@@ -255,7 +255,20 @@ await check("a dropped capture is read in the browser: its machine alerted, its 
   assert.deepEqual(await rows(), fromCapture);
   assert.deepEqual(await hosts(), ["192.168.122.31"]);
 
-  // A binary file that is no capture is refused with a message.
+  // The capture and its log as they are stored, gzip-compressed: opened by the browser first.
+  const compressed = readFileSync(new URL("pcap/bedep-2015-10-12-angler.pcap.gz", infected));
+  await page.setInputFiles("#batch-file", { name: "bedep.pcap.gz", mimeType: "application/gzip", buffer: compressed });
+  await page.waitForFunction(() => document.querySelector("#batch-summary")?.textContent.startsWith("bedep.pcap.gz: pcap capture: 3045 packets"), null, { timeout: 120_000 });
+  assert.deepEqual(await rows(), fromCapture);
+  assert.deepEqual(await hosts(), ["192.168.122.31"]);
+  const compressedLog = readFileSync(new URL("bedep-mta-2015-10-12-angler.from-pcap.log.gz", infected));
+  await page.setInputFiles("#batch-file", { name: "bedep.log.gz", mimeType: "application/gzip", buffer: compressedLog });
+  await page.waitForFunction(() => document.querySelector("#batch-summary")?.textContent.startsWith("zeek log:"), null, { timeout: 120_000 });
+  assert.deepEqual(await rows(), fromCapture);
+
+  // A damaged gzip file and a binary file that is no capture are refused with a message.
+  await page.setInputFiles("#batch-file", { name: "cut.pcap.gz", mimeType: "application/gzip", buffer: compressed.subarray(0, 100) });
+  await page.waitForFunction(() => document.querySelector("#batch-note")?.textContent.includes("cut.pcap.gz is gzip-compressed and was not opened"), null, { timeout: 30_000 });
   await page.setInputFiles("#batch-file", { name: "tool.exe", mimeType: "application/octet-stream", buffer: Buffer.from([0x4d, 0x5a, 0x90, 0, 3, 0, 0, 0, 4, 0]) });
   await page.waitForFunction(() => document.querySelector("#batch-note")?.textContent.includes("binary file"), null, { timeout: 30_000 });
   assert.deepEqual(problems, [], problems.join("\n"));

@@ -96,6 +96,25 @@ pub async fn read_file_bytes(file: &web_sys::File) -> Result<Vec<u8>, String> {
     Ok(js_sys::Uint8Array::new(&buffer).to_vec())
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/js/gunzip.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = gunzip)]
+    fn gunzip_js(bytes: &[u8], limit: f64) -> js_sys::Promise;
+}
+
+/// Most bytes a gzip file may unpack to in the page (the `dga` command reads larger ones as
+/// it streams them).
+pub const GUNZIP_LIMIT: usize = 512 << 20;
+
+/// A gzip file's content, decompressed by the browser; an error says why not (a browser
+/// without `DecompressionStream`, a damaged stream, more than [`GUNZIP_LIMIT`] bytes).
+pub async fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let unpacked = JsFuture::from(gunzip_js(bytes, GUNZIP_LIMIT as f64))
+        .await
+        .map_err(|e| describe(&e))?;
+    Ok(js_sys::Uint8Array::new(&unpacked).to_vec())
+}
+
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/js/tasks.js")]
 extern "C" {
     #[wasm_bindgen(js_name = nextTask)]

@@ -109,7 +109,28 @@ pub fn Batch() -> impl IntoView {
                 }
             };
             set_text.set(String::new());
-            match capture::sniff(&bytes[..bytes.len().min(capture::SNIFF_BYTES)]) {
+            let sniff =
+                |bytes: &[u8]| capture::sniff(&bytes[..bytes.len().min(capture::SNIFF_BYTES)]);
+            // A compressed capture or log is opened first, as the `dga` command opens it.
+            let (bytes, content) = match sniff(&bytes) {
+                Content::Gzip => match assets::gunzip(&bytes).await {
+                    Ok(unpacked) => {
+                        let content = sniff(&unpacked);
+                        (unpacked, content)
+                    }
+                    Err(e) => {
+                        outcome.set(Outcome {
+                            note: Some(format!(
+                                "{name} is gzip-compressed and was not opened: {e} (decompress it first, or read it with the `dga` command)"
+                            )),
+                            ..Default::default()
+                        });
+                        return;
+                    }
+                },
+                content => (bytes, content),
+            };
+            match content {
                 Content::Pcap | Content::Pcapng => run(Job::Capture { name, bytes }, None),
                 Content::Text => {
                     let content = String::from_utf8_lossy(&bytes);
@@ -118,7 +139,7 @@ pub fn Batch() -> impl IntoView {
                 }
                 Content::Gzip => outcome.set(Outcome {
                     note: Some(format!(
-                        "{name} is gzip-compressed: decompress it first (the `dga` command reads it as it is)"
+                        "{name} is gzip inside gzip: decompress it first (the `dga` command reads it as it is)"
                     )),
                     ..Default::default()
                 }),
