@@ -393,6 +393,9 @@ struct DnsReader {
     defrag: IpDefragPool<f64>,
     /// The same datagrams by their identity, to count and bound them (the pool does not say).
     fragmented: HashMap<Fragmented, f64>,
+    /// When datagrams past [`FRAGMENT_TIMEOUT_S`] were last dropped (at most once a second of
+    /// capture time: each drop walks the pool).
+    fragments_dropped_at: f64,
 }
 
 /// What tells one fragmented datagram from another: its addresses, its identification and
@@ -506,6 +509,10 @@ impl DnsReader {
             _ => return,
         };
         self.summary.fragments += 1;
+        if time - self.fragments_dropped_at >= 1.0 {
+            self.drop_fragments(time - FRAGMENT_TIMEOUT_S);
+            self.fragments_dropped_at = time;
+        }
         match self.defrag.process_sliced_packet(sliced, time, ()) {
             Ok(Some(whole)) => {
                 self.fragmented.remove(&key);
@@ -526,9 +533,6 @@ impl DnsReader {
             // that do not fit together leave it incomplete until then.
             Ok(None) | Err(_) => {
                 self.fragmented.insert(key, time);
-                if self.fragmented.len() > MAX_FRAGMENTED {
-                    self.drop_fragments(time - FRAGMENT_TIMEOUT_S);
-                }
                 if self.fragmented.len() > MAX_FRAGMENTED {
                     self.drop_fragments(f64::INFINITY);
                 }

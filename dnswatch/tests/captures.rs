@@ -423,6 +423,17 @@ fn dns_split_into_ip_fragments_is_put_back_together() {
     assert_eq!(rows.len(), expected.len());
     assert_eq!(differ.len(), 1, "{differ:?}");
     assert_eq!(differ[0].0.3, "-");
+
+    // The same fragment, 40 s after the capture's last packet: the datagram was dropped after
+    // 30 s, so the late fragment starts another that never completes, and nothing else moves.
+    let last = frames.last().unwrap().0;
+    let late = fragments(&messages[lost], lost as u16, 64, false)
+        .pop()
+        .unwrap();
+    frames.push((last + 40, 0, late));
+    let (late_rows, summary) = capture_rows(&pcap(101, &frames));
+    assert_eq!(summary.incomplete_datagrams, 2, "{}", summary.describe());
+    assert_eq!(late_rows, rows);
 }
 
 #[test]
