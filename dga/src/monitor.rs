@@ -178,8 +178,12 @@ pub fn run(args: MonitorArgs) -> Result<()> {
     };
     let started = Instant::now();
     let mut last_summary = (Instant::now(), Counts::default());
+    // Compressed logs and captures are read whole; plain logs and stdin are followed unless
+    // --no-follow.
+    let following = !args.no_follow && (!followers.is_empty() || stdin_lines.is_some());
     eprintln!(
-        "monitor: following {} ({} allow-list entries; {:?} alerts: names at p_dga >= {}, hosts at a likelihood ratio of e^{:.1} in {} s, {} per 10,000 client-days expected of benign hosts)",
+        "monitor: {} {} ({} allow-list entries; {:?} alerts: names at p_dga >= {}, hosts at a likelihood ratio of e^{:.1} in {} s, {} per 10,000 client-days expected of benign hosts)",
+        if following { "following" } else { "reading" },
         names.join(", "),
         monitor.triage.detector.allow.len(),
         args.hosts.alert_on,
