@@ -462,7 +462,8 @@ impl DnsReader {
                 return;
             }
         };
-        let Ok(sliced) = sliced else {
+        // Borrowed where it lies: moving the sliced packet out costs a copy per packet.
+        let Ok(sliced) = &sliced else {
             self.summary.truncated += 1;
             return;
         };
@@ -480,7 +481,7 @@ impl DnsReader {
             _ => return,
         };
         if fragmented {
-            self.fragment(time, &sliced, emit);
+            self.fragment(time, sliced, emit);
             return;
         }
         self.transport(time, source, destination, &sliced.transport, emit);
