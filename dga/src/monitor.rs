@@ -42,6 +42,8 @@ pub struct MonitorArgs {
     pub scoring: ScoringArgs,
     #[command(flatten)]
     pub hosts: HostArgs,
+    #[command(flatten)]
+    pub capture: crate::input::CaptureArgs,
     /// Write alerts (JSON lines) to this file, appending, instead of stdout.
     #[arg(long)]
     pub alerts: Option<PathBuf>,
@@ -175,6 +177,7 @@ pub fn run(args: MonitorArgs) -> Result<()> {
         ),
         reported: 0,
         format: args.alert_format,
+        ports: args.capture.ports(),
     };
     let started = Instant::now();
     let mut last_summary = (Instant::now(), Counts::default());
@@ -315,6 +318,8 @@ struct Monitor {
     /// Lines reported as not understood so far.
     reported: u64,
     format: ecs::AlertFormat,
+    /// Ports of capture files read as DNS.
+    ports: Vec<u16>,
 }
 
 /// How many unscored lines are reported one by one.
@@ -332,9 +337,11 @@ impl Monitor {
     ) -> Result<()> {
         const BATCH: usize = 4096;
         if opened.content.is_capture() {
+            let ports = self.ports.clone();
             let summary = crate::input::read_capture_batches(
                 opened.reader,
                 &sources[source],
+                &ports,
                 BATCH,
                 |queries| {
                     self.triage.counts.lines += queries.len() as u64;
@@ -345,7 +352,11 @@ impl Monitor {
                     self.judge(events, sources, alerts)
                 },
             )?;
-            eprintln!("monitor: {}: {}", sources[source], summary.describe());
+            eprintln!(
+                "monitor: {}: {}",
+                sources[source],
+                crate::input::describe_capture(&summary, &ports)
+            );
         } else {
             let mut batch = Vec::with_capacity(BATCH);
             for line in LossyLines::new(opened.reader) {

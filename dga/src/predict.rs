@@ -78,6 +78,8 @@ pub struct PredictArgs {
     format: Format,
     #[command(flatten)]
     scoring: ScoringArgs,
+    #[command(flatten)]
+    capture: crate::input::CaptureArgs,
 }
 
 /// `dga predict`: scores the input and says how fast on stderr.
@@ -94,8 +96,12 @@ pub fn run(args: PredictArgs) -> Result<()> {
             .input
             .as_ref()
             .map_or("stdin".into(), |p| p.display().to_string());
-        let (names, summary) = crate::input::capture_names(opened.reader, &what)?;
-        eprintln!("{what}: {}", summary.describe());
+        let ports = args.capture.ports();
+        let (names, summary) = crate::input::capture_names(opened.reader, &what, &ports)?;
+        eprintln!(
+            "{what}: {}",
+            crate::input::describe_capture(&summary, &ports)
+        );
         Box::new(std::io::Cursor::new(names.into_bytes()))
     } else {
         opened.reader

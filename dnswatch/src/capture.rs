@@ -174,8 +174,9 @@ impl CaptureSummary {
     }
 }
 
-/// Ports whose traffic is read as DNS: DNS itself, multicast DNS and LLMNR (as Zeek does).
-const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
+/// Ports whose traffic is read as DNS unless more are named: DNS itself, multicast DNS and
+/// LLMNR (as Zeek does).
+pub const DNS_PORTS: [u16; 3] = [53, 5353, 5355];
 /// Seconds of capture time after which a query with no answer is reported as unanswered.
 const ANSWER_TIMEOUT_S: f64 = 10.0;
 /// Seconds of capture time a fragmented datagram waits for its other fragments (Linux's
@@ -199,6 +200,16 @@ const MAX_BLOCK: usize = 1 << 26;
 /// until then are kept.
 pub fn read_capture<R: Read + Send>(
     reader: R,
+    emit: impl FnMut(Parsed),
+) -> Result<CaptureSummary, CaptureError> {
+    read_capture_on(reader, &DNS_PORTS, emit)
+}
+
+/// [`read_capture`], with the traffic to or from any of `ports` read as DNS (a resolver on a
+/// port of its own, as Unbound on 5335 behind Pi-hole).
+pub fn read_capture_on<R: Read + Send>(
+    reader: R,
+    ports: &[u16],
     mut emit: impl FnMut(Parsed),
 ) -> Result<CaptureSummary, CaptureError> {
     let mut blocks = match pcap_parser::create_reader(READ_BUFFER, reader) {
@@ -209,7 +220,10 @@ pub fn read_capture<R: Read + Send>(
         }
         Err(_) => return Err(CaptureError::NotACapture),
     };
-    let mut dns = DnsReader::default();
+    let mut dns = DnsReader {
+        ports: ports.to_vec(),
+        ..DnsReader::default()
+    };
     // Per interface: link type, time resolution (units per second) and offset.
     let mut interfaces: Vec<(Linktype, u64, i64)> = Vec::new();
     let mut legacy: Option<(Linktype, f64)> = None;
@@ -393,6 +407,8 @@ struct DnsReader {
     defrag: IpDefragPool<f64>,
     /// The same datagrams by their identity, to count and bound them (the pool does not say).
     fragmented: HashMap<Fragmented, f64>,
+    /// Ports whose traffic is DNS.
+    ports: Vec<u16>,
     /// When datagrams past [`FRAGMENT_TIMEOUT_S`] were last dropped (at most once a second of
     /// capture time: each drop walks the pool).
     fragments_dropped_at: f64,
@@ -565,7 +581,7 @@ impl DnsReader {
                     (source, udp.source_port()),
                     (destination, udp.destination_port()),
                 );
-                if is_dns(from.1, to.1) {
+                if self.is_dns(from.1, to.1) {
                     self.message(time, from, to, false, udp.payload());
                 }
             }
@@ -574,7 +590,7 @@ impl DnsReader {
                     from: (source, tcp.source_port()),
                     to: (destination, tcp.destination_port()),
                 };
-                if !is_dns(stream.from.1, stream.to.1) {
+                if !self.is_dns(stream.from.1, stream.to.1) {
                     return;
                 }
                 let messages = self.segment(
@@ -789,6 +805,10 @@ impl DnsReader {
         }
     }
 
+    fn is_dns(&self, a: u16, b: u16) -> bool {
+        self.ports.contains(&a) || self.ports.contains(&b)
+    }
+
     /// The oldest query waiting on `exchange`, if it was asked at `asked` (when given: the
     /// query may have been answered since).
     fn take_pending(&mut self, exchange: &Exchange, asked: Option<f64>) -> Option<Pending> {
@@ -803,10 +823,6 @@ impl DnsReader {
         self.waiting -= usize::from(query.is_some());
         query
     }
-}
-
-fn is_dns(a: u16, b: u16) -> bool {
-    DNS_PORTS.contains(&a) || DNS_PORTS.contains(&b)
 }
 
 /// An answer code as Zeek's `rcode_name` writes it.

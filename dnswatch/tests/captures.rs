@@ -467,3 +467,28 @@ fn fragments_that_never_complete_are_dropped_and_counted() {
     assert_eq!(summary.reassembled as usize, messages.len());
     assert_eq!(rows, expected);
 }
+
+#[test]
+fn dns_on_a_port_of_its_own_is_read_when_named() {
+    let original = gunzip(&infected().join("pcap/bedep-2015-10-12-angler.pcap.gz"));
+    let (expected, _) = capture_rows(&original);
+    // The resolver moved to 5335, as Unbound behind Pi-hole listens.
+    let moved = |port: u16| if port == 53 { 5335 } else { port };
+    let frames: Vec<_> = (messages(&original).iter())
+        .map(|m| {
+            let m = Message {
+                ports: (moved(m.ports.0), moved(m.ports.1)),
+                dns: m.dns.clone(),
+                ..*m
+            };
+            (m.sec, m.usec, ipv4_udp(&m))
+        })
+        .collect();
+    let file = pcap(101, &frames);
+    let (rows, summary) = capture_rows(&file);
+    assert!(rows.is_empty(), "{}", summary.describe());
+    let ports = [&dnswatch::capture::DNS_PORTS[..], &[5335]].concat();
+    let mut events = Vec::new();
+    dnswatch::capture::read_capture_on(file.as_slice(), &ports, |p| events.push(p)).unwrap();
+    assert_eq!(rows_of(events), expected);
+}
