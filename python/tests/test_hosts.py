@@ -131,6 +131,26 @@ def test_spark_hosts_equals_monitor(network, spark):
     assert [json.loads(a.alert) for a in alerts] == expected
     assert [a.kind for a in alerts] == [a["kind"] for a in expected]
 
+    # The same times as timestamps without a zone (TimestampNTZ), read as UTC whatever the
+    # session's zone.
+    from pyspark.sql import functions as F
+
+    ntz = df.withColumn(
+        "ts",
+        F.expr(
+            "timestampadd(MICROSECOND, CAST(round(ts * 1e6) AS BIGINT), "
+            "TIMESTAMP_NTZ'1970-01-01 00:00:00')"
+        ),
+    )
+    assert ntz.schema["ts"].dataType.typeName() == "timestamp_ntz"
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/New_York")
+    try:
+        alerts = hosts(ntz, client="id.orig_h", rcode="rcode_name").collect()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", zone)
+    assert [json.loads(a.alert) for a in alerts] == expected
+
 
 def test_pandas_and_polars_tables_and_timestamps_give_the_same_alerts(network):
     from dga_detect import Detector

@@ -178,7 +178,8 @@ def hosts(
     Args:
         df: a `pyspark.sql.DataFrame` with one row per query.
         client, ts, query, rcode: column names, as for `Detector.hosts` (`ts`: seconds since the
-            epoch as numbers or text, or a timestamp; `rcode`: the answer code's name, or None).
+            epoch as numbers or text, or a timestamp, one without a zone read as UTC; `rcode`:
+            the answer code's name, or None).
         weights, allow, shipped_allow: as for `dga_detect.Detector`.
         window_s, budget: as `monitor`'s `--host-window-s` and `--host-budget`.
         threads: threads each task scores names on.
@@ -190,7 +191,7 @@ def hosts(
         ValueError: a column is missing, or `max_passes` is under 2.
     """
     from pyspark.sql import functions as F
-    from pyspark.sql.types import TimestampType
+    from pyspark.sql.types import TimestampNTZType, TimestampType
 
     for name in [client, ts, query] + ([rcode] if rcode is not None else []):
         if name not in df.columns:
@@ -210,8 +211,15 @@ def hosts(
         # Quoted: Zeek's JSON logs name their client `id.orig_h`, which unquoted is a field path.
         return F.col("`" + name.replace("`", "``") + "`")
 
-    if isinstance(df.schema[ts].dataType, TimestampType):
+    kind = df.schema[ts].dataType
+    if isinstance(kind, TimestampType):
         seconds = F.unix_micros(col(ts)) / 1e6
+    elif isinstance(kind, TimestampNTZType):
+        # A time without a zone is read as UTC, as logs write theirs (and as `Detector.hosts`
+        # reads Arrow's), whatever the session's zone; it cannot be cast to a number.
+        quoted = "`" + ts.replace("`", "``") + "`"
+        epoch = "TIMESTAMP_NTZ'1970-01-01 00:00:00'"
+        seconds = F.expr(f"timestampdiff(MICROSECOND, {epoch}, {quoted})") / 1e6
     else:
         # Unreadable times become nulls, left out with the rows lacking one (a plain cast fails
         # the job on the first under ANSI mode, Spark 4's default).
