@@ -84,6 +84,8 @@ pub(crate) struct HeadArgs {
 
 /// Folds of held-out families for the `unknown` threshold: each family is held out once.
 pub(crate) const FOLDS: usize = 5;
+const BATCH: usize = 512;
+const LEARNING_RATE: f64 = 3e-3;
 
 /// The folds whose held-out families the `unknown` thresholds are chosen on: `only`, or all.
 fn calibration_folds(only: Option<u8>) -> Vec<usize> {
@@ -91,8 +93,6 @@ fn calibration_folds(only: Option<u8>) -> Vec<usize> {
         .filter(|&fold| only.is_none_or(|only| usize::from(only) == fold))
         .collect()
 }
-const BATCH: usize = 512;
-const LEARNING_RATE: f64 = 3e-3;
 
 pub(crate) fn run(args: FamilyArgs) -> Result<()> {
     args.rewrite.run(|weights, splits| {

@@ -217,9 +217,8 @@ def hosts(
     elif isinstance(kind, TimestampNTZType):
         # A time without a zone is read as UTC, as logs write theirs (and as `Detector.hosts`
         # reads Arrow's), whatever the session's zone; it cannot be cast to a number.
-        quoted = "`" + ts.replace("`", "``") + "`"
-        epoch = "TIMESTAMP_NTZ'1970-01-01 00:00:00'"
-        seconds = F.expr(f"timestampdiff(MICROSECOND, {epoch}, {quoted})") / 1e6
+        epoch = F.lit("1970-01-01 00:00:00").cast("timestamp_ntz")
+        seconds = F.timestamp_diff("MICROSECOND", epoch, col(ts)) / 1e6
     else:
         # Unreadable times become nulls, left out with the rows lacking one (a plain cast fails
         # the job on the first under ANSI mode, Spark 4's default).
